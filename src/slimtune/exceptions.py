@@ -1,0 +1,62 @@
+"""Exceptions raised by slimtune.
+
+Every error slimtune raises on purpose derives from :class:`SlimtuneError`; subclasses also mix in
+the built-in exception a caller would expect (``ValueError`` for bad values, ``ImportError`` for a
+missing optional dependency, ...), so ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DuplicatedStudyError",
+    "InvalidSpaceError",
+    "JournalVersionError",
+    "MissingExtraError",
+    "SearchSpaceExhausted",
+    "SlimtuneError",
+    "StorageError",
+    "StudyNotFoundError",
+    "TrialStopped",
+]
+
+
+class SlimtuneError(Exception):
+    """Root of every error raised by slimtune."""
+
+
+class InvalidSpaceError(SlimtuneError, ValueError):
+    """A search-space definition or a suggested value breaks a rule of its distribution."""
+
+
+class StorageError(SlimtuneError, RuntimeError):
+    """A storage URL is malformed, unreachable, or its contents cannot be read."""
+
+
+class JournalVersionError(StorageError):
+    """The journal was written by a newer slimtune whose format this version cannot read."""
+
+
+class StudyNotFoundError(SlimtuneError, KeyError):
+    """No study of that name exists in the storage."""
+
+    def __str__(self) -> str:  # KeyError quotes its argument; keep the message readable
+        return str(self.args[0]) if self.args else ""
+
+
+class DuplicatedStudyError(SlimtuneError, ValueError):
+    """A study of that name already exists and ``load_if_exists`` was not set."""
+
+
+class MissingExtraError(SlimtuneError, ImportError):
+    """An optional dependency is not installed; the message names the extra to install."""
+
+
+class SearchSpaceExhausted(SlimtuneError):
+    """A sampler has no configuration left to propose (for example a finished grid)."""
+
+
+class TrialStopped(SlimtuneError):  # noqa: N818 - reads as an event, like StopIteration
+    """Raise inside an objective to stop the trial early; it is recorded STOPPED.
+
+    The trial keeps the last value it reported with :meth:`Trial.report`.
+    """
