@@ -16,7 +16,9 @@ def check_seed(seed: int | None, *, name: str = "seed") -> int | None:
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"`{name}` must be an int or None, got {seed!r}. Pass e.g. {name}=0.")
     if not 0 <= int(seed) <= _MAX_SEED:
-        raise ValueError(f"`{name}` must be in [0, 2**63 - 1], got {seed}. Pass a non-negative int.")
+        raise ValueError(
+            f"`{name}` must be in [0, 2**63 - 1], got {seed}. Pass a non-negative int."
+        )
     return int(seed)
 
 

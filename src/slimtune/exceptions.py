@@ -55,7 +55,7 @@ class SearchSpaceExhausted(SlimtuneError):
     """A sampler has no configuration left to propose (for example a finished grid)."""
 
 
-class TrialStopped(SlimtuneError):  # noqa: N818 - reads as an event, like StopIteration
+class TrialStopped(SlimtuneError):
     """Raise inside an objective to stop the trial early; it is recorded STOPPED.
 
     The trial keeps the last value it reported with :meth:`Trial.report`.

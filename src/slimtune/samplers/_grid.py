@@ -44,8 +44,10 @@ class GridSampler:
         self.grid = values
         self.names = list(values)
         self.space = SearchSpace({n: Categorical(v) for n, v in values.items()})
-        self._points = [dict(zip(self.names, combo, strict=True))
-                        for combo in itertools.product(*values.values())]
+        self._points = [
+            dict(zip(self.names, combo, strict=True))
+            for combo in itertools.product(*values.values())
+        ]
         self._index = {_key(p, self.names): i for i, p in enumerate(self._points)}
 
     def __len__(self) -> int:

@@ -37,7 +37,9 @@ def _finite_number(owner: str, name: str, value: Any) -> float:
         )
     out = float(value)
     if not math.isfinite(out):
-        raise InvalidSpaceError(f"{owner}: `{name}` must be finite, got {value!r}. Pass a finite bound.")
+        raise InvalidSpaceError(
+            f"{owner}: `{name}` must be finite, got {value!r}. Pass a finite bound."
+        )
     return out
 
 
@@ -206,13 +208,21 @@ class Float(Distribution):
         return [self._snap(k) for k in range(self.n_steps or 1)]
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log,
-                "step": self.step}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "step": self.step,
+        }
 
 
 @dataclass(frozen=True)
 class Int(Distribution):
-    """An integer in ``[low, high]`` on the lattice ``low + k * step``; ``log=True`` needs low >= 1."""
+    """An integer in ``[low, high]`` on the lattice ``low + k * step``.
+
+    ``log=True`` samples uniformly in log space and needs ``low >= 1``.
+    """
 
     low: int
     high: int
@@ -300,13 +310,20 @@ class Int(Distribution):
         return list(range(self.low, self.high + 1, self.step))
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "low": self.low, "high": self.high, "log": self.log,
-                "step": self.step}
+        return {
+            "kind": self.kind,
+            "low": self.low,
+            "high": self.high,
+            "log": self.log,
+            "step": self.step,
+        }
 
 
 def _same_choice(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and (a == b or (isinstance(a, float) and math.isnan(a) and
-                                               isinstance(b, float) and math.isnan(b)))
+    return type(a) is type(b) and (
+        a == b
+        or (isinstance(a, float) and math.isnan(a) and isinstance(b, float) and math.isnan(b))
+    )
 
 
 @dataclass(frozen=True)

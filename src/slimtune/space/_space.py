@@ -42,7 +42,9 @@ class Conditional:
                 f"{distribution!r}."
             )
         if not isinstance(parent, str) or not parent:
-            raise InvalidSpaceError(f"Conditional: `parent` must be a parameter name, got {parent!r}.")
+            raise InvalidSpaceError(
+                f"Conditional: `parent` must be a parameter name, got {parent!r}."
+            )
         if isinstance(values, str | bytes) or not isinstance(values, Sequence) or not values:
             raise InvalidSpaceError(
                 f"Conditional: `values` must be a non-empty list of the parent's values, got "
@@ -188,7 +190,9 @@ class SearchSpace(Mapping[str, Distribution]):
         for name in self._order:
             active = self.is_active(name, out)
             if active and name not in params:
-                raise InvalidSpaceError(f"parameter {name!r} is active but missing. Give it a value.")
+                raise InvalidSpaceError(
+                    f"parameter {name!r} is active but missing. Give it a value."
+                )
             if not active and name in params:
                 parent = self._conditions[name][0]
                 raise InvalidSpaceError(
@@ -219,9 +223,7 @@ class SearchSpace(Mapping[str, Distribution]):
         """The configuration of a unit-cube point; inactive coordinates are ignored."""
         arr = np.asarray(u, dtype=float)
         if arr.shape != (len(self._order),):
-            raise InvalidSpaceError(
-                f"`u` must have shape ({len(self._order)},), got {arr.shape}."
-            )
+            raise InvalidSpaceError(f"`u` must have shape ({len(self._order)},), got {arr.shape}.")
         out: dict[str, Any] = {}
         for i, name in enumerate(self._order):
             if self.is_active(name, out):

@@ -41,7 +41,8 @@ class PostgresJournal:
             import psycopg
         except ImportError as err:
             raise MissingExtraError(
-                "PostgreSQL storage needs psycopg. Install it with: pip install 'slimtune[postgres]'"
+                "PostgreSQL storage needs psycopg. "
+                "Install it with: pip install 'slimtune[postgres]'"
             ) from err
         self.url = url
         self._where = f"PostgreSQL storage {_redact(url)!r}"

@@ -58,8 +58,9 @@ class JournalState:
         try:
             handler(record)
         except (KeyError, TypeError, ValueError) as err:
-            logger.warning("journal record %d (%s) is malformed: %s; skipped", seq,
-                           record.get("op"), err)
+            logger.warning(
+                "journal record %d (%s) is malformed: %s; skipped", seq, record.get("op"), err
+            )
 
     # studies ----------------------------------------------------------------------------------
     def _op_create_study(self, r: dict[str, Any]) -> None:

@@ -55,7 +55,7 @@ class SQLiteJournal:
 
     def _init_schema(self) -> None:
         cur = self._conn.cursor()
-        cur.execute("PRAGMA busy_timeout = %d" % int(self._busy_timeout * 1000))
+        cur.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         mode = cur.execute("PRAGMA journal_mode = WAL").fetchone()
         if mode is None or str(mode[0]).lower() != "wal":
             logger.warning("SQLite storage %s: WAL mode unavailable (%s)", self.path, mode)

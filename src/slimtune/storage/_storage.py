@@ -98,8 +98,14 @@ class Storage:
                 )
             study_id = uuid.uuid4().hex
             state = self._write(
-                {"op": "create_study", "study_id": study_id, "name": name,
-                 "directions": list(directions), "seed": seed, "space": space}
+                {
+                    "op": "create_study",
+                    "study_id": study_id,
+                    "name": name,
+                    "directions": list(directions),
+                    "seed": seed,
+                    "space": space,
+                }
             )
             winner = state.by_name.get(name)
             if winner != study_id and not load_if_exists:
@@ -115,7 +121,9 @@ class Storage:
         study_id = state.by_name.get(name)
         if study_id is None:
             known = sorted(state.by_name)
-            hint = f" Known studies: {', '.join(known[:10])}." if known else " The storage is empty."
+            hint = (
+                f" Known studies: {', '.join(known[:10])}." if known else " The storage is empty."
+            )
             raise StudyNotFoundError(f"no study named {name!r} in {self!r}.{hint}")
         return state.studies[study_id]
 
@@ -132,8 +140,7 @@ class Storage:
 
     def set_study_attr(self, study_id: str, key: str, value: Any, *, system: bool = False) -> None:
         self._write(
-            {"op": "study_attr", "study_id": study_id, "key": key, "value": value,
-             "system": system}
+            {"op": "study_attr", "study_id": study_id, "key": key, "value": value, "system": system}
         )
 
     def list_studies(self) -> list[StudySummary]:
@@ -147,8 +154,16 @@ class Storage:
                     sign = 1.0 if st.directions[0] == "minimize" else -1.0
                     top = min(done, key=lambda t: sign * (t.values or [0.0])[0])
                     best = top.values
-                out.append(StudySummary(st.name, list(st.directions), len(st.trials), len(done),
-                                        best, st.datetime_created))
+                out.append(
+                    StudySummary(
+                        st.name,
+                        list(st.directions),
+                        len(st.trials),
+                        len(done),
+                        best,
+                        st.datetime_created,
+                    )
+                )
             return out
 
     def enqueue(self, study_id: str, params: dict[str, Any]) -> str:
@@ -174,10 +189,17 @@ class Storage:
         to another process first."""
         trial_id = uuid.uuid4().hex
         state = self._write(
-            {"op": "create_trial", "study_id": study_id, "trial_id": trial_id, "number": number,
-             "seed": seed, "params": params,
-             "distributions": {k: d.to_json() for k, d in distributions.items()},
-             "claim": claim, "system_attrs": system_attrs or {}}
+            {
+                "op": "create_trial",
+                "study_id": study_id,
+                "trial_id": trial_id,
+                "number": number,
+                "seed": seed,
+                "params": params,
+                "distributions": {k: d.to_json() for k, d in distributions.items()},
+                "claim": claim,
+                "system_attrs": system_attrs or {},
+            }
         )
         entry = state.trials.get(trial_id)
         return None if entry is None else entry[1]
@@ -200,8 +222,13 @@ class Storage:
 
     def set_param(self, trial_id: str, name: str, value: Any, dist: Distribution) -> None:
         self._write(
-            {"op": "set_param", "trial_id": trial_id, "name": name, "value": value,
-             "distribution": dist.to_json()}
+            {
+                "op": "set_param",
+                "trial_id": trial_id,
+                "name": name,
+                "value": value,
+                "distribution": dist.to_json(),
+            }
         )
 
     def report(self, trial_id: str, step: int, value: float) -> None:
@@ -209,8 +236,7 @@ class Storage:
 
     def set_trial_attr(self, trial_id: str, key: str, value: Any, *, system: bool = False) -> None:
         self._write(
-            {"op": "trial_attr", "trial_id": trial_id, "key": key, "value": value,
-             "system": system}
+            {"op": "trial_attr", "trial_id": trial_id, "key": key, "value": value, "system": system}
         )
 
     def set_constraints(self, trial_id: str, values: Sequence[float]) -> None:
@@ -228,8 +254,13 @@ class Storage:
         if state is TrialState.RUNNING:
             raise ValueError("finish_trial needs a finished state, got RUNNING.")
         new = self._write(
-            {"op": "finish", "trial_id": trial_id, "state": state.value,
-             "values": None if values is None else [float(v) for v in values], "error": error}
+            {
+                "op": "finish",
+                "trial_id": trial_id,
+                "state": state.value,
+                "values": None if values is None else [float(v) for v in values],
+                "error": error,
+            }
         )
         entry = new.trials.get(trial_id)
         if entry is None:

@@ -34,11 +34,11 @@ def trials_to_rows(trials: Sequence[FrozenTrial], n_objectives: int) -> list[dic
         row["feasible"] = t.feasible
         row["seed"] = t.seed
         row["datetime_start"] = t.datetime_start.isoformat()
-        row["datetime_complete"] = (
-            t.datetime_complete.isoformat() if t.datetime_complete else None
-        )
+        row["datetime_complete"] = t.datetime_complete.isoformat() if t.datetime_complete else None
         row["duration"] = t.duration
-        row["error"] = None if t.error is None else f"{t.error.get('type')}: {t.error.get('message')}"
+        row["error"] = (
+            None if t.error is None else f"{t.error.get('type')}: {t.error.get('message')}"
+        )
         rows.append(row)
     return rows
 

@@ -100,8 +100,9 @@ def _loop(
 
 
 def _check_args(n_trials: int | None, timeout: float | None, n_jobs: int) -> None:
-    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int)
-                                 or n_trials < 0):
+    if n_trials is not None and (
+        isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 0
+    ):
         raise ValueError(f"`n_trials` must be a non-negative int or None, got {n_trials!r}.")
     if timeout is not None and (not isinstance(timeout, int | float) or timeout < 0):
         raise ValueError(f"`timeout` must be a non-negative number of seconds, got {timeout!r}.")
@@ -134,8 +135,13 @@ def optimize(
     if n_trials is not None:
         n_jobs = max(1, min(n_jobs, n_trials))
     if n_jobs == 1:
-        _loop(study, objective, _Budget(n_trials, deadline, _LocalCounter(), threading.Event()),
-              catch_t, callbacks)
+        _loop(
+            study,
+            objective,
+            _Budget(n_trials, deadline, _LocalCounter(), threading.Event()),
+            catch_t,
+            callbacks,
+        )
         return
     if study.storage.url in (None, "memory"):
         _run_threads(study, objective, n_jobs, n_trials, deadline, catch_t, callbacks)
@@ -155,8 +161,13 @@ class _LocalCounter:
 
 
 def _run_threads(
-    study: Study, objective: Objective, n_jobs: int, n_trials: int | None,
-    deadline: float | None, catch: tuple[type[BaseException], ...], callbacks: Sequence[Callback],
+    study: Study,
+    objective: Objective,
+    n_jobs: int,
+    n_trials: int | None,
+    deadline: float | None,
+    catch: tuple[type[BaseException], ...],
+    callbacks: Sequence[Callback],
 ) -> None:
     budget = _Budget(n_trials, deadline, _LocalCounter(), threading.Event())
     errors: list[BaseException] = []
@@ -181,9 +192,18 @@ def _run_threads(
 
 
 def _process_main(
-    study_name: str, storage: Any, sampler: Any, scheduler: Any, objective: Objective,
-    n_trials: int | None, deadline: float | None, counter: Any, stop: Any,
-    catch: tuple[type[BaseException], ...], callbacks: Sequence[Callback], results: Any,
+    study_name: str,
+    storage: Any,
+    sampler: Any,
+    scheduler: Any,
+    objective: Objective,
+    n_trials: int | None,
+    deadline: float | None,
+    counter: Any,
+    stop: Any,
+    catch: tuple[type[BaseException], ...],
+    callbacks: Sequence[Callback],
+    results: Any,
 ) -> None:
     from slimtune.study._study import load_study
 
@@ -203,12 +223,21 @@ def _process_main(
 
 
 def _run_processes(
-    study: Study, objective: Objective, n_jobs: int, n_trials: int | None,
-    deadline: float | None, catch: tuple[type[BaseException], ...], callbacks: Sequence[Callback],
+    study: Study,
+    objective: Objective,
+    n_jobs: int,
+    n_trials: int | None,
+    deadline: float | None,
+    catch: tuple[type[BaseException], ...],
+    callbacks: Sequence[Callback],
 ) -> None:
     ctx = mp.get_context("spawn")
-    for what, obj in (("objective", objective), ("callbacks", list(callbacks)),
-                      ("sampler", study.sampler), ("scheduler", study.scheduler)):
+    for what, obj in (
+        ("objective", objective),
+        ("callbacks", list(callbacks)),
+        ("sampler", study.sampler),
+        ("scheduler", study.scheduler),
+    ):
         try:
             pickle.dumps(obj)
         except Exception as err:
@@ -223,8 +252,20 @@ def _run_processes(
     procs = [
         ctx.Process(
             target=_process_main,
-            args=(study.name, study.storage, study.sampler, study.scheduler, objective, n_trials,
-                  deadline, counter, stop, catch, list(callbacks), results),
+            args=(
+                study.name,
+                study.storage,
+                study.sampler,
+                study.scheduler,
+                objective,
+                n_trials,
+                deadline,
+                counter,
+                stop,
+                catch,
+                list(callbacks),
+                results,
+            ),
             daemon=False,
         )
         for _ in range(n_jobs)
@@ -256,13 +297,9 @@ def _run_processes(
         p.join()
     for kind, payload, text in outcomes:
         if kind == "error":
-            if payload is not None:
-                try:
-                    err = pickle.loads(payload)
-                except Exception:
-                    err = None
-                if isinstance(err, BaseException):
-                    raise err
+            original = _unpickle_error(payload)
+            if original is not None:
+                raise original
             raise ObjectiveError(f"a worker process failed:\n{text}")
         if kind == "interrupted":
             raise KeyboardInterrupt
@@ -272,3 +309,13 @@ def _run_processes(
             f"{len(dead)} worker process(es) exited without reporting (exit codes {dead}); "
             "completed trials are kept in the storage."
         )
+
+
+def _unpickle_error(payload: bytes | None) -> BaseException | None:
+    if payload is None:
+        return None
+    try:
+        obj = pickle.loads(payload)  # our own worker's exception, sent over a local queue
+    except Exception:
+        return None
+    return obj if isinstance(obj, BaseException) else None

@@ -13,7 +13,8 @@ __all__ = ["best_single", "pareto_front"]
 
 def _signed(trials: Sequence[FrozenTrial], directions: Sequence[str]) -> np.ndarray:
     signs = np.array([1.0 if d == "minimize" else -1.0 for d in directions])
-    return np.array([t.values for t in trials], dtype=float) * signs
+    out: np.ndarray = np.array([t.values for t in trials], dtype=float) * signs
+    return out
 
 
 def best_single(trials: Sequence[FrozenTrial], direction: str) -> FrozenTrial | None:

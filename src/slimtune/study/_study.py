@@ -6,6 +6,7 @@ import logging
 import math
 import traceback as tb
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +47,7 @@ def _check_directions(direction: str | None, directions: Sequence[str] | None) -
         raise ValueError("`directions` must not be empty. Pass e.g. ['minimize', 'maximize'].")
     for d in out:
         if d not in _DIRECTIONS:
-            raise ValueError(
-                f"`direction` must be 'minimize' or 'maximize', got {d!r}."
-            )
+            raise ValueError(f"`direction` must be 'minimize' or 'maximize', got {d!r}.")
     return out
 
 
@@ -58,19 +57,40 @@ def _check_name(name: str) -> str:
     return name
 
 
-def _intersection_space(trials: Sequence[FrozenTrial]) -> SearchSpace:
-    """Parameters every COMPLETE trial has, with the same distribution (for define-by-run)."""
-    common: dict[str, Distribution] | None = None
-    for t in trials:
-        if t.state is not TrialState.COMPLETE:
-            continue
-        if common is None:
-            common = dict(t.distributions)
-        else:
-            common = {k: d for k, d in common.items() if t.distributions.get(k) == d}
-        if not common:
-            break
-    return SearchSpace(dict(sorted((common or {}).items())))
+@dataclass
+class _Proposal:
+    stored: dict[str, Any] = field(default_factory=dict)  # written with the trial
+    distributions: dict[str, Distribution] = field(default_factory=dict)
+    pending: dict[str, Any] = field(default_factory=dict)  # written when suggested
+    claim: str | None = None
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class _IntersectionSpace:
+    """Parameters every COMPLETE trial has with the same distribution (define-by-run), kept
+    incrementally so each ask looks only at trials completed since the last one."""
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+        self._common: dict[str, Distribution] | None = None
+        self._space = SearchSpace({})
+
+    def update(self, trials: Sequence[FrozenTrial]) -> SearchSpace:
+        changed = False
+        for t in trials:
+            if t.state is not TrialState.COMPLETE or t.trial_id in self._seen:
+                continue
+            self._seen.add(t.trial_id)
+            changed = True
+            if self._common is None:
+                self._common = dict(t.distributions)
+            else:
+                self._common = {
+                    k: d for k, d in self._common.items() if t.distributions.get(k) == d
+                }
+        if changed:
+            self._space = SearchSpace(dict(sorted((self._common or {}).items())))
+        return self._space
 
 
 class Study:
@@ -93,12 +113,17 @@ class Study:
         self.space: SearchSpace | None = (
             SearchSpace.from_json(st.space) if st.space is not None else None
         )
+        self._intersection = _IntersectionSpace()
         self.sampler: Sampler = sampler if sampler is not None else RandomSampler()
         self.scheduler: Scheduler = scheduler if scheduler is not None else NeverStop()
         if not hasattr(self.sampler, "sample"):
-            raise TypeError(f"`sampler` must have a sample(space, trials, rng) method, got {sampler!r}.")
+            raise TypeError(
+                f"`sampler` must have a sample(space, trials, rng) method, got {sampler!r}."
+            )
         if not hasattr(self.scheduler, "decide"):
-            raise TypeError(f"`scheduler` must have a decide(trial, trials) method, got {scheduler!r}.")
+            raise TypeError(
+                f"`scheduler` must have a decide(trial, trials) method, got {scheduler!r}."
+            )
 
     def __repr__(self) -> str:
         return f"Study(name={self.name!r}, directions={self.directions}, storage={self._storage!r})"
@@ -117,8 +142,9 @@ class Study:
     @property
     def direction(self) -> str:
         if len(self.directions) != 1:
-            raise ValueError(f"study {self.name!r} has {len(self.directions)} objectives; use "
-                             "`directions`.")
+            raise ValueError(
+                f"study {self.name!r} has {len(self.directions)} objectives; use `directions`."
+            )
         return self.directions[0]
 
     @property
@@ -163,8 +189,9 @@ class Study:
 
     # enqueue ----------------------------------------------------------------------------------
     def enqueue(self, params: Mapping[str, Any]) -> None:
-        """Evaluate ``params`` next (before the sampler is asked); parameters not given are
-        sampled. Each enqueued configuration is taken by exactly one trial."""
+        """Evaluate ``params`` next, before the sampler is asked. Each enqueued configuration is
+        taken by exactly one trial, whichever process asks first. With a declared ``space`` it
+        must be a full configuration; define-by-run, parameters not given are sampled."""
         if not isinstance(params, Mapping):
             raise TypeError(f"`params` must be a mapping of names to values, got {params!r}.")
         params = dict(params)
@@ -174,58 +201,65 @@ class Study:
 
     # ask / tell -------------------------------------------------------------------------------
     def ask(self) -> Trial:
-        """Create a RUNNING trial; its parameters come from the queue, the space, or suggests."""
+        """Create a RUNNING trial; its parameters come from the queue, the space, or suggests.
+
+        Journal order settles races: when another process took this trial number (or the grid
+        point) first, the proposal is redone on the updated history.
+        """
         for _ in range(_MAX_ASK_ATTEMPTS):
             st = self._state()
-            trials = st.trials
-            number = len(trials)
+            number = len(st.trials)
             seed = spawn_seed(self.seed, number)
             rng = trial_rng(seed)
-            stored: dict[str, Any] = {}
-            pending: dict[str, Any] = {}
-            claim: str | None = None
-            system_attrs: dict[str, Any] = {}
-            relative: SearchSpace | None = None
-            if st.queue:
-                enqueue_id, fixed = next(iter(st.queue.items()))
-                claim = "enqueue:" + enqueue_id
-                system_attrs["fixed_params"] = dict(fixed)
-                if self.space is not None:
-                    stored = dict(fixed)
-                else:
-                    pending = dict(fixed)
-            else:
-                space = self.space
-                sampler_space = getattr(self.sampler, "space", None)
-                if space is None and isinstance(sampler_space, SearchSpace):
-                    space = sampler_space
-                if space is not None:
-                    stored = dict(self.sampler.sample(space, trials, rng))
-                    if self.space is not None:
-                        stored = self.space.check(stored)
-                    claim_fn: Callable[[Mapping[str, Any]], str | None] | None = getattr(
-                        self.sampler, "claim", None
-                    )
-                    claim = claim_fn(stored) if claim_fn is not None else None
-                else:
-                    relative = _intersection_space(trials)
-                    if len(relative):
-                        pending = dict(self.sampler.sample(relative, trials, rng))
-            dists: dict[str, Distribution] = {}
-            if stored:
-                source = self.space if self.space is not None else getattr(self.sampler, "space")
-                dists = {k: source[k] for k in stored}
-            stored = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in stored.items()}
+            proposal = self._propose(st, rng)
             frozen = self._storage.create_trial(
-                self._study_id, number=number, seed=seed, params=stored, distributions=dists,
-                claim=claim, system_attrs=system_attrs,
+                self._study_id,
+                number=number,
+                seed=seed,
+                params=proposal.stored,
+                distributions=proposal.distributions,
+                claim=proposal.claim,
+                system_attrs=proposal.system_attrs,
             )
             if frozen is not None:
-                return Trial(self, frozen, pending=pending, relative_space=relative, rng=rng)
+                return Trial(self, frozen, pending=proposal.pending, rng=rng)
         raise StorageError(
             f"study {self.name!r}: could not create a trial after {_MAX_ASK_ATTEMPTS} attempts "
             "(other processes kept winning). Is the storage being flooded?"
         )
+
+    def _propose(self, st: StudyState, rng: np.random.Generator) -> _Proposal:
+        out = _Proposal()
+        if st.queue:
+            enqueue_id, fixed = next(iter(st.queue.items()))
+            out.claim = "enqueue:" + enqueue_id
+            out.system_attrs["fixed_params"] = dict(fixed)
+            if self.space is None:
+                out.pending = dict(fixed)  # used when the objective suggests them
+                return out
+            out.stored = dict(fixed)
+            out.distributions = {k: self.space[k] for k in fixed}
+            return out
+        space = self.space
+        if space is None:
+            sampler_space = getattr(self.sampler, "space", None)
+            if isinstance(sampler_space, SearchSpace):
+                space = sampler_space  # a sampler that brings its own space (GridSampler)
+        if space is None:
+            relative = self._intersection.update(st.trials)
+            if len(relative):
+                out.pending = dict(self.sampler.sample(relative, st.trials, rng))
+            return out
+        params = dict(self.sampler.sample(space, st.trials, rng))
+        if self.space is not None:
+            params = self.space.check(params)
+        out.stored = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}
+        out.distributions = {k: space[k] for k in out.stored}
+        claim_fn: Callable[[Mapping[str, Any]], str | None] | None = getattr(
+            self.sampler, "claim", None
+        )
+        out.claim = claim_fn(out.stored) if claim_fn is not None else None
+        return out
 
     def tell(
         self,
@@ -299,8 +333,9 @@ class Study:
             return None, "the objective returned None; return a number."
         seq = list(values) if isinstance(values, list | tuple | np.ndarray) else [values]
         if len(seq) != n:
-            return None, (f"the objective returned {len(seq)} value(s) for {n} objective(s): "
-                          f"{values!r}.")
+            return None, (
+                f"the objective returned {len(seq)} value(s) for {n} objective(s): {values!r}."
+            )
         out = []
         for v in seq:
             if isinstance(v, bool):
@@ -308,8 +343,10 @@ class Study:
             try:
                 f = float(v)
             except (TypeError, ValueError):
-                return None, (f"the objective returned a non-number {v!r} "
-                              f"({type(v).__name__}); return a float.")
+                return None, (
+                    f"the objective returned a non-number {v!r} "
+                    f"({type(v).__name__}); return a float."
+                )
             if math.isnan(f):
                 return None, "the objective returned NaN."
             if math.isinf(f):
@@ -332,8 +369,15 @@ class Study:
         or the sampler's space is exhausted. See :func:`slimtune.study.optimize`."""
         from slimtune.study._optimize import optimize
 
-        optimize(self, objective, n_trials=n_trials, timeout=timeout, n_jobs=n_jobs,
-                 catch=catch, callbacks=callbacks)
+        optimize(
+            self,
+            objective,
+            n_trials=n_trials,
+            timeout=timeout,
+            n_jobs=n_jobs,
+            catch=catch,
+            callbacks=callbacks,
+        )
 
     def to_csv(self, path: str | Path | None = None) -> str:
         text = trials_to_csv(self.trials, len(self.directions))
@@ -342,9 +386,13 @@ class Study:
         return text
 
     def to_json(self, path: str | Path | None = None) -> str:
-        info = {"name": self.name, "directions": self.directions, "seed": self.seed,
-                "space": None if self.space is None else self.space.to_json(),
-                "user_attrs": self.user_attrs}
+        info = {
+            "name": self.name,
+            "directions": self.directions,
+            "seed": self.seed,
+            "space": None if self.space is None else self.space.to_json(),
+            "user_attrs": self.user_attrs,
+        }
         text = trials_to_json(info, self.trials)
         if path is not None:
             Path(path).write_text(text)
@@ -383,11 +431,15 @@ def create_study(
     declared = SearchSpace(space) if space is not None else None
     store = get_storage(storage)
     study_id = store.create_study(
-        study_name, directions=dirs, seed=seed,
-        space=None if declared is None else declared.to_json(), load_if_exists=load_if_exists,
+        study_name,
+        directions=dirs,
+        seed=seed,
+        space=None if declared is None else declared.to_json(),
+        load_if_exists=load_if_exists,
     )
     st = store.study_by_id(study_id)
-    if load_if_exists and st.directions != dirs:
+    explicit = direction is not None or directions is not None
+    if load_if_exists and explicit and st.directions != dirs:
         raise ValueError(
             f"study {study_name!r} exists with directions {st.directions}, not {dirs}. "
             "Pass the same directions or another name."

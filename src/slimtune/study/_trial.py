@@ -42,13 +42,11 @@ class Trial:
         frozen: FrozenTrial,
         *,
         pending: dict[str, Any],
-        relative_space: SearchSpace | None,
         rng: np.random.Generator,
     ) -> None:
         self.study = study
-        self._frozen = frozen
+        self._frozen = frozen  # the storage's live record: replay updates it in place
         self._pending = pending  # sampled at ask time, written when suggested
-        self._relative_space = relative_space
         self._rng = rng
 
     # identity ---------------------------------------------------------------------------------
@@ -124,7 +122,6 @@ class Trial:
         if isinstance(value, np.generic):
             value = value.item()
         self.study._storage.set_param(self.trial_id, name, value, distribution)
-        self._refresh()
         return value
 
     # reporting --------------------------------------------------------------------------------
@@ -143,11 +140,9 @@ class Trial:
                 f"trial {self.number} already reported step {int(step)}. Report each step once."
             )
         self.study._storage.report(self.trial_id, int(step), v)
-        self._refresh()
 
     def should_stop(self) -> bool:
         """Ask the study's scheduler whether this trial should stop (raise ``TrialStopped``)."""
-        self._refresh()
         trials = self.study._trials_for_sampling()
         return self.study.scheduler.decide(self._frozen, trials) is Decision.STOP
 
@@ -156,7 +151,6 @@ class Trial:
         if not isinstance(key, str):
             raise TypeError(f"`key` must be a str, got {key!r}.")
         self.study._storage.set_trial_attr(self.trial_id, key, _jsonable(key, value))
-        self._refresh()
 
     def set_constraints(self, values: Sequence[float]) -> None:
         """Constraint values of this trial; it is feasible when every one is <= 0."""
@@ -169,15 +163,10 @@ class Trial:
         if any(math.isnan(v) for v in vals):
             raise ValueError(f"constraint values must not be NaN, got {vals!r}.")
         self.study._storage.set_constraints(self.trial_id, vals)
-        self._refresh()
-
-    def _refresh(self) -> None:
-        self._frozen = self.study._storage.get_trial(self.trial_id)
 
     def frozen(self) -> FrozenTrial:
         """A snapshot of the trial as stored."""
-        self._refresh()
-        return self._frozen.copy()
+        return self.study._storage.get_trial(self.trial_id).copy()
 
 
 def _jsonable(key: str, value: Any) -> Any:

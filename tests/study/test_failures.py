@@ -1,0 +1,141 @@
+"""An objective that raises, returns garbage or is interrupted loses no completed trial."""
+
+from __future__ import annotations
+
+import math
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import slimtune
+from slimtune import TrialState
+from slimtune.study import ObjectiveError
+from tests.study import _objectives
+
+
+def test_exception_in_catch_is_recorded_and_the_study_goes_on(storage_url):
+    study = slimtune.create_study(storage=storage_url, seed=0)
+    study.optimize(_objectives.fails_on_odd, n_trials=6, catch=(ValueError,))
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE, TrialState.FAILED] * 3
+    failed = study.trials[1]
+    assert failed.error is not None
+    assert failed.error["type"] == "ValueError"
+    assert failed.error["message"] == "odd trial 1"
+    assert "Traceback" in failed.error["traceback"] and "fails_on_odd" in failed.error["traceback"]
+    assert failed.values is None
+
+
+def test_exception_not_in_catch_is_recorded_then_raised(storage_url):
+    study = slimtune.create_study(storage=storage_url, seed=0)
+    with pytest.raises(ValueError, match="odd trial 1"):
+        study.optimize(_objectives.fails_on_odd, n_trials=6)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE, TrialState.FAILED]
+
+
+@pytest.mark.parametrize(
+    ("returned", "reason"),
+    [
+        (math.nan, "returned NaN"),
+        (math.inf, "infinite"),
+        (-math.inf, "infinite"),
+        ("abc", "non-number 'abc'"),
+        (None, "returned None"),
+        ([1.0, 2.0], "2 value(s) for 1 objective"),
+        (True, "a bool"),
+    ],
+)
+def test_bad_return_values_fail_with_the_reason(returned, reason):
+    study = slimtune.create_study(storage="memory")
+    study.optimize(lambda t: returned, n_trials=1)
+    study.optimize(lambda t: 1.5, n_trials=1)
+    bad, good = study.trials
+    assert bad.state is TrialState.FAILED
+    assert bad.error is not None and reason in bad.error["message"]
+    assert good.state is TrialState.COMPLETE and good.value == 1.5
+
+
+def test_numpy_and_int_returns_are_accepted():
+    import numpy as np
+
+    study = slimtune.create_study(storage="memory", directions=["minimize", "minimize"])
+    study.optimize(lambda t: np.array([1, 2.5]), n_trials=1)
+    assert study.trials[0].values == [1.0, 2.5]
+
+
+def test_keyboard_interrupt_fails_the_running_trial_and_stops(storage_url):
+    study = slimtune.create_study(storage=storage_url, seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        study.optimize(_objectives.interrupt_on_trial_2, n_trials=10)
+    trials = study.trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 2 + [TrialState.FAILED]
+    assert trials[2].error is not None and trials[2].error["type"] == "KeyboardInterrupt"
+
+
+def test_sigint_to_a_running_process_leaves_a_consistent_storage(tmp_path):
+    url = f"sqlite:///{tmp_path}/sig.db"
+    script = textwrap.dedent(
+        f"""
+        import time, slimtune
+        def objective(trial):
+            x = trial.suggest_float("x", 0, 1)
+            if trial.number >= 3:
+                print("ready", flush=True)
+                time.sleep(60)
+            return x
+        study = slimtune.create_study("sig", storage={url!r})
+        study.optimize(objective, n_trials=100)
+        """
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    trials = slimtune.load_study("sig", storage=url).trials
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3 + [TrialState.FAILED]
+    assert trials[3].error is not None and trials[3].error["type"] == "KeyboardInterrupt"
+
+
+@pytest.mark.slow
+def test_processes_run_exactly_n_trials(tmp_path):
+    url = f"sqlite:///{tmp_path}/p.db"
+    study = slimtune.create_study(storage=url, seed=0)
+    study.optimize(_objectives.quadratic, n_trials=12, n_jobs=2)
+    trials = study.trials
+    assert len(trials) == 12 and all(t.state is TrialState.COMPLETE for t in trials)
+    assert len({t.params["x"] for t in trials}) == 12
+
+
+@pytest.mark.slow
+def test_worker_exception_is_raised_in_the_parent(tmp_path):
+    url = f"sqlite:///{tmp_path}/p.db"
+    study = slimtune.create_study(storage=url, seed=0)
+    with pytest.raises(ValueError, match="odd trial"):
+        study.optimize(_objectives.fails_on_odd, n_trials=20, n_jobs=2)
+    assert any(t.state is TrialState.FAILED for t in study.trials)
+    assert all(t.state is not TrialState.RUNNING for t in study.trials)
+
+
+@pytest.mark.slow
+def test_a_killed_worker_loses_no_completed_trial(tmp_path):
+    url = f"sqlite:///{tmp_path}/k.db"
+    study = slimtune.create_study(storage=url, seed=0)
+    with pytest.raises(ObjectiveError, match="exited without reporting"):
+        study.optimize(_objectives.kills_itself_on_trial_3, n_trials=8, n_jobs=2)
+    trials = study.trials
+    assert trials[3].state is TrialState.RUNNING  # its worker died mid-trial
+    complete = [t for t in trials if t.state is TrialState.COMPLETE]
+    assert len(complete) >= 3
+    assert all(t.value is not None for t in complete)
+
+
+def test_unpicklable_objective_with_processes_is_a_clear_error(tmp_path):
+    study = slimtune.create_study(storage=f"sqlite:///{tmp_path}/u.db")
+    with pytest.raises(slimtune.SlimtuneError, match="cannot be pickled"):
+        study.optimize(lambda t: 0.0, n_trials=4, n_jobs=2)
+    assert study.trials == []
