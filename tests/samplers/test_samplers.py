@@ -119,3 +119,10 @@ def test_grid_rejects_bad_grids():
         GridSampler({})
     with pytest.raises(slimtune.InvalidSpaceError, match="no finite grid"):
         GridSampler({"x": Float(0, 1)})
+
+
+def test_qmc_define_by_run_first_trials_are_not_in_lockstep():
+    study = slimtune.create_study(storage="memory", seed=0, sampler=QMCSampler())
+    trials = [study.ask() for _ in range(8)]  # none complete: all parameters independent
+    pairs = [(t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)) for t in trials]
+    assert any(abs(x - y) > 1e-6 for x, y in pairs)

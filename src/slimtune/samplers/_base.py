@@ -21,8 +21,13 @@ class Sampler(Protocol):
     generator of the trial being created; a sampler that draws only from it is reproducible.
     The returned mapping holds exactly the active parameters of ``space``.
 
-    A sampler may also define ``claim(params) -> str | None``: trials whose claims are equal are
-    never live at the same time, across every process sharing the storage (journal order decides).
+    Two optional methods:
+
+    - ``claim(params) -> str | None``: trials whose claims are equal are never live at the same
+      time, across every process sharing the storage (journal order decides);
+    - ``sample_independent(name, distribution, trials, rng)``: a value for one define-by-run
+      parameter outside the space the sampler was last asked about (when absent, ``sample`` is
+      called with a one-parameter space).
     """
 
     def sample(

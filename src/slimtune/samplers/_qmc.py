@@ -8,11 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from scipy.stats import qmc
 
 from slimtune._rng import check_seed
 from slimtune._trial import FrozenTrial
-from slimtune.space import SearchSpace
+from slimtune.space import Distribution, SearchSpace
 
 __all__ = ["QMCSampler"]
 
@@ -22,6 +21,8 @@ class QMCSampler:
 
     The sequence depends only on ``seed`` and the space, so processes sharing a study walk the
     same sequence without overlap. ``seed`` is fixed (0) by default for that reason.
+    Define-by-run, the space is that of the completed trials; parameters outside it (for example
+    in the first trial) are drawn at random.
     """
 
     def __init__(self, *, seed: int = 0, scramble: bool = True) -> None:
@@ -30,7 +31,7 @@ class QMCSampler:
             raise TypeError("`seed` must be an int for QMCSampler; every process must share it.")
         self.seed = checked
         self.scramble = bool(scramble)
-        self._engine: qmc.Sobol | None = None
+        self._engine: Any = None  # scipy.stats.qmc.Sobol, imported on first use (slow import)
         self._key: tuple[int, ...] | None = None
         self._pos = 0
         self._lock = threading.Lock()
@@ -39,6 +40,8 @@ class QMCSampler:
         with self._lock:
             key = (dim,)
             if self._engine is None or self._key != key or self._pos > index:
+                from scipy.stats import qmc
+
                 self._engine = qmc.Sobol(d=dim, scramble=self.scramble, seed=self.seed)
                 self._key = key
                 self._pos = 0
@@ -57,6 +60,17 @@ class QMCSampler:
         if len(space) == 0:
             return {}
         return space.decode(self._point(len(space), len(trials)))
+
+    def sample_independent(
+        self,
+        name: str,
+        distribution: Distribution,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+    ) -> Any:
+        """Parameters outside the known space (first trials of a define-by-run objective) are
+        drawn at random: one-dimensional Sobol points would make them move in lockstep."""
+        return distribution.sample(rng)
 
     def __repr__(self) -> str:
         return f"QMCSampler(seed={self.seed}, scramble={self.scramble})"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import copy
+import json
 import threading
 from collections.abc import Sequence
 from typing import Any
+
+from slimtune.storage._journal import encode_record
 
 __all__ = ["MemoryJournal"]
 
@@ -18,7 +20,8 @@ class MemoryJournal:
         self._lock = threading.Lock()
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
-        copies = [copy.deepcopy(r) for r in records]
+        # a JSON round trip, like every other backend: no aliasing, the same value types
+        copies = [json.loads(encode_record(r)) for r in records]
         with self._lock:
             self._records.extend(copies)
 

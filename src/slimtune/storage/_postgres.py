@@ -1,7 +1,8 @@
 """PostgreSQL journal backend: one table shared by processes on many hosts.
 
-Appends take a transaction-level advisory lock, so sequence numbers are handed out in commit
-order and a reader that has seen record ``n`` can never later find a record below ``n``.
+Appends take a transaction-level advisory lock before drawing sequence numbers, so numbers are
+handed out in commit order and a reader that has seen record ``n`` can never later find a record
+below ``n``. Each append and each read is one statement (one round trip) in autocommit mode.
 """
 
 from __future__ import annotations
@@ -48,7 +49,9 @@ class PostgresJournal:
         self._where = f"PostgreSQL storage {_redact(url)!r}"
         self._lock = threading.Lock()
         try:
-            self._conn = psycopg.connect(url, connect_timeout=max(1, int(connect_timeout)))
+            self._conn = psycopg.connect(
+                url, connect_timeout=max(1, int(connect_timeout)), autocommit=True
+            )
         except psycopg.Error as err:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise StorageError(
@@ -77,12 +80,16 @@ class PostgresJournal:
     def append(self, records: Sequence[dict[str, Any]]) -> None:
         import psycopg
 
-        bodies = [(encode_record(r),) for r in records]
+        bodies = [encode_record(r) for r in records]
         with self._lock:
             try:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-                    cur.executemany("INSERT INTO slimtune_journal (body) VALUES (%s)", bodies)
+                # one statement = one transaction: the lock is taken (CTE) before any nextval
+                self._conn.execute(
+                    "WITH lock AS (SELECT pg_advisory_xact_lock(%s)) "
+                    "INSERT INTO slimtune_journal (body) "
+                    "SELECT b FROM lock, unnest(%s::text[]) WITH ORDINALITY AS r(b, i) ORDER BY i",
+                    (_LOCK_KEY, bodies),
+                )
             except psycopg.Error as err:
                 raise StorageError(f"{self._where}: append failed: {err}") from err
 
@@ -91,11 +98,10 @@ class PostgresJournal:
 
         with self._lock:
             try:
-                with self._conn.transaction():
-                    rows = self._conn.execute(
-                        "SELECT seq, body FROM slimtune_journal WHERE seq > %s ORDER BY seq",
-                        (after,),
-                    ).fetchall()
+                rows = self._conn.execute(
+                    "SELECT seq, body FROM slimtune_journal WHERE seq > %s ORDER BY seq",
+                    (after,),
+                ).fetchall()
             except psycopg.Error as err:
                 raise StorageError(f"{self._where}: read failed: {err}") from err
         out = []

@@ -149,10 +149,11 @@ class Storage:
             out = []
             for st in state.studies.values():
                 done = [t for t in st.trials if t.state is TrialState.COMPLETE]
+                feasible = [t for t in done if t.feasible]
                 best: list[float] | None = None
-                if done and len(st.directions) == 1:
+                if feasible and len(st.directions) == 1:
                     sign = 1.0 if st.directions[0] == "minimize" else -1.0
-                    top = min(done, key=lambda t: sign * (t.values or [0.0])[0])
+                    top = min(feasible, key=lambda t: sign * (t.values or [0.0])[0])
                     best = top.values
                 out.append(
                     StudySummary(

@@ -68,26 +68,31 @@ class _Proposal:
 
 class _IntersectionSpace:
     """Parameters every COMPLETE trial has with the same distribution (define-by-run), kept
-    incrementally so each ask looks only at trials completed since the last one."""
+    incrementally: each ask looks only at new trials and at trials still running."""
 
     def __init__(self) -> None:
-        self._seen: set[str] = set()
+        self._next = 0  # next trial number not yet looked at
+        self._open: list[FrozenTrial] = []  # RUNNING when last looked at
         self._common: dict[str, Distribution] | None = None
         self._space = SearchSpace({})
 
     def update(self, trials: Sequence[FrozenTrial]) -> SearchSpace:
+        self._open.extend(trials[self._next :])
+        self._next = len(trials)
+        still_open = []
         changed = False
-        for t in trials:
-            if t.state is not TrialState.COMPLETE or t.trial_id in self._seen:
-                continue
-            self._seen.add(t.trial_id)
-            changed = True
-            if self._common is None:
-                self._common = dict(t.distributions)
-            else:
-                self._common = {
-                    k: d for k, d in self._common.items() if t.distributions.get(k) == d
-                }
+        for t in self._open:
+            if t.state is TrialState.RUNNING:
+                still_open.append(t)
+            elif t.state is TrialState.COMPLETE:
+                changed = True
+                if self._common is None:
+                    self._common = dict(t.distributions)
+                else:
+                    self._common = {
+                        k: d for k, d in self._common.items() if t.distributions.get(k) == d
+                    }
+        self._open = still_open
         if changed:
             self._space = SearchSpace(dict(sorted((self._common or {}).items())))
         return self._space

@@ -115,9 +115,14 @@ class Trial:
         if name in self._pending and distribution.contains(self._pending[name]):
             value = distribution.check(name, self._pending.pop(name))
         else:
-            one = SearchSpace({name: distribution})
             trials = self.study._trials_for_sampling()
-            value = self.study.sampler.sample(one, trials, self._rng)[name]
+            sampler = self.study.sampler
+            independent = getattr(sampler, "sample_independent", None)
+            if independent is not None:
+                value = independent(name, distribution, trials, self._rng)
+            else:
+                one = SearchSpace({name: distribution})
+                value = sampler.sample(one, trials, self._rng)[name]
             value = distribution.check(name, value)
         if isinstance(value, np.generic):
             value = value.item()
