@@ -16,12 +16,12 @@ class MemoryJournal:
     """A list in memory, safe to share between threads of one process."""
 
     def __init__(self) -> None:
-        self._records: list[dict[str, Any]] = []
+        self._records: list[str] = []
         self._lock = threading.Lock()
 
     def append(self, records: Sequence[dict[str, Any]]) -> None:
-        # a JSON round trip, like every other backend: no aliasing, the same value types
-        copies = [json.loads(encode_record(r)) for r in records]
+        # kept as JSON text, like every other backend: compact, no aliasing, same value types
+        copies = [encode_record(r) for r in records]
         with self._lock:
             self._records.extend(copies)
 
@@ -29,4 +29,4 @@ class MemoryJournal:
         with self._lock:
             tail = self._records[max(after, 0) :]
             start = max(after, 0)
-        return [(start + i + 1, r) for i, r in enumerate(tail)]
+        return [(start + i + 1, json.loads(r)) for i, r in enumerate(tail)]

@@ -7,6 +7,7 @@ its ``claim`` (if any) is not held by a live trial, so no two trials share a num
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,10 +45,18 @@ class JournalState:
     """Every live study and trial, built by applying records in journal order."""
 
     def __init__(self) -> None:
+        self._dists: dict[str, Distribution] = {}  # distributions are immutable: share them
         self.studies: dict[str, StudyState] = {}  # by study_id
         self.by_name: dict[str, str] = {}  # name -> study_id
         self.trials: dict[str, tuple[StudyState, FrozenTrial]] = {}  # by trial_id
         self.last_seq = 0
+
+    def _dist(self, data: dict[str, Any]) -> Distribution:
+        key = json.dumps(data, sort_keys=True)
+        dist = self._dists.get(key)
+        if dist is None:
+            dist = self._dists[key] = distribution_from_json(data)
+        return dist
 
     def apply(self, seq: int, record: dict[str, Any]) -> None:
         self.last_seq = max(self.last_seq, seq)
@@ -108,9 +117,7 @@ class JournalState:
             holder = st.claims.get(claim)
             if holder is not None and holder.state is not TrialState.FAILED:
                 return
-        dists: dict[str, Distribution] = {
-            k: distribution_from_json(v) for k, v in r.get("distributions", {}).items()
-        }
+        dists = {k: self._dist(v) for k, v in r.get("distributions", {}).items()}
         trial = FrozenTrial(
             number=r["number"],
             trial_id=r["trial_id"],
@@ -138,7 +145,7 @@ class JournalState:
     def _op_set_param(self, r: dict[str, Any]) -> None:
         t = self._running(r)
         if t is not None and r["name"] not in t.params:
-            t.distributions[r["name"]] = distribution_from_json(r["distribution"])
+            t.distributions[r["name"]] = self._dist(r["distribution"])
             t.params[r["name"]] = r["value"]
 
     def _op_report(self, r: dict[str, Any]) -> None:
