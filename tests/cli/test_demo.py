@@ -25,7 +25,9 @@ def _wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class _StopAfterFirstReport:
-    def decide(self, trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> Decision:
+    def decide(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], *, directions: Sequence[str]
+    ) -> Decision:
         return Decision.STOP if trial.intermediate_values else Decision.CONTINUE
 
 

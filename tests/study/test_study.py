@@ -107,7 +107,7 @@ def test_ask_tell_by_hand_and_by_number():
 
 def test_reports_scheduler_and_stopped_state():
     class StopAfterTwo:
-        def decide(self, trial, trials):
+        def decide(self, trial, trials, *, directions):
             return Decision.STOP if len(trial.intermediate_values) >= 2 else Decision.CONTINUE
 
     def objective(trial):

@@ -19,17 +19,24 @@ class Sampler(Protocol):
 
     ``trials`` holds all trials in number order, RUNNING ones included (read-only). ``rng`` is the
     generator of the trial being created; a sampler that draws only from it is reproducible.
-    The returned mapping holds exactly the active parameters of ``space``.
+    ``directions`` says, per objective, whether lower or higher values are better
+    (``"minimize"`` / ``"maximize"``). The returned mapping holds exactly the active parameters of
+    ``space``.
 
     Two optional methods:
 
     - ``claim(params) -> str | None``: trials whose claims are equal are never live at the same
       time, across every process sharing the storage (journal order decides);
-    - ``sample_independent(name, distribution, trials, rng)``: a value for one define-by-run
-      parameter outside the space the sampler was last asked about (when absent, ``sample`` is
-      called with a one-parameter space).
+    - ``sample_independent(name, distribution, trials, rng, *, directions)``: a value for one
+      define-by-run parameter outside the space the sampler was last asked about (when absent,
+      ``sample`` is called with a one-parameter space).
     """
 
     def sample(
-        self, space: SearchSpace, trials: Sequence[FrozenTrial], rng: np.random.Generator
+        self,
+        space: SearchSpace,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        *,
+        directions: Sequence[str],
     ) -> Mapping[str, Any]: ...

@@ -67,7 +67,12 @@ class GridSampler:
         return [i for i in range(len(self._points)) if i not in taken]
 
     def sample(
-        self, space: SearchSpace, trials: Sequence[FrozenTrial], rng: np.random.Generator
+        self,
+        space: SearchSpace,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        *,
+        directions: Sequence[str] = ("minimize",),
     ) -> dict[str, Any]:
         free = self.free_points(trials)
         if not free:

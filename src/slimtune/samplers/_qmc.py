@@ -55,7 +55,12 @@ class QMCSampler:
             return np.asarray(point, dtype=float)
 
     def sample(
-        self, space: SearchSpace, trials: Sequence[FrozenTrial], rng: np.random.Generator
+        self,
+        space: SearchSpace,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        *,
+        directions: Sequence[str] = ("minimize",),
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
@@ -67,6 +72,8 @@ class QMCSampler:
         distribution: Distribution,
         trials: Sequence[FrozenTrial],
         rng: np.random.Generator,
+        *,
+        directions: Sequence[str] = ("minimize",),
     ) -> Any:
         """Parameters outside the known space (first trials of a define-by-run objective) are
         drawn at random: one-dimensional Sobol points would make them move in lockstep."""

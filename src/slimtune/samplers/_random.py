@@ -17,7 +17,12 @@ class RandomSampler:
     """Each parameter drawn independently and uniformly from its distribution."""
 
     def sample(
-        self, space: SearchSpace, trials: Sequence[FrozenTrial], rng: np.random.Generator
+        self,
+        space: SearchSpace,
+        trials: Sequence[FrozenTrial],
+        rng: np.random.Generator,
+        *,
+        directions: Sequence[str] = ("minimize",),
     ) -> dict[str, Any]:
         return space.sample(rng)
 

@@ -21,15 +21,24 @@ class Scheduler(Protocol):
     """Decides from reported intermediate values whether ``trial`` goes on.
 
     ``trials`` are all trials of the study (read-only), the deciding trial included.
+    ``directions`` says whether lower (``"minimize"``) or higher values are better.
     """
 
-    def decide(self, trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> Decision: ...
+    def decide(
+        self, trial: FrozenTrial, trials: Sequence[FrozenTrial], *, directions: Sequence[str]
+    ) -> Decision: ...
 
 
 class NeverStop:
     """The default: every trial runs to the end."""
 
-    def decide(self, trial: FrozenTrial, trials: Sequence[FrozenTrial]) -> Decision:
+    def decide(
+        self,
+        trial: FrozenTrial,
+        trials: Sequence[FrozenTrial],
+        *,
+        directions: Sequence[str] = ("minimize",),
+    ) -> Decision:
         return Decision.CONTINUE
 
     def __repr__(self) -> str:

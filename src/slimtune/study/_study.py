@@ -114,6 +114,7 @@ class Study:
         self.name = name
         self._study_id = st.study_id
         self.directions: list[str] = list(st.directions)
+        self._directions = tuple(self.directions)
         self.seed: int | None = st.seed
         self.space: SearchSpace | None = (
             SearchSpace.from_json(st.space) if st.space is not None else None
@@ -253,9 +254,11 @@ class Study:
         if space is None:
             relative = self._intersection.update(st.trials)
             if len(relative):
-                out.pending = dict(self.sampler.sample(relative, st.trials, rng))
+                out.pending = dict(
+                    self.sampler.sample(relative, st.trials, rng, directions=self._directions)
+                )
             return out
-        params = dict(self.sampler.sample(space, st.trials, rng))
+        params = dict(self.sampler.sample(space, st.trials, rng, directions=self._directions))
         if self.space is not None:
             params = self.space.check(params)
         out.stored = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}

@@ -117,12 +117,13 @@ class Trial:
         else:
             trials = self.study._trials_for_sampling()
             sampler = self.study.sampler
+            directions = tuple(self.study.directions)
             independent = getattr(sampler, "sample_independent", None)
             if independent is not None:
-                value = independent(name, distribution, trials, self._rng)
+                value = independent(name, distribution, trials, self._rng, directions=directions)
             else:
                 one = SearchSpace({name: distribution})
-                value = sampler.sample(one, trials, self._rng)[name]
+                value = sampler.sample(one, trials, self._rng, directions=directions)[name]
             value = distribution.check(name, value)
         if isinstance(value, np.generic):
             value = value.item()
@@ -149,7 +150,10 @@ class Trial:
     def should_stop(self) -> bool:
         """Ask the study's scheduler whether this trial should stop (raise ``TrialStopped``)."""
         trials = self.study._trials_for_sampling()
-        return self.study.scheduler.decide(self._frozen, trials) is Decision.STOP
+        decision = self.study.scheduler.decide(
+            self._frozen, trials, directions=tuple(self.study.directions)
+        )
+        return decision is Decision.STOP
 
     def set_user_attr(self, key: str, value: Any) -> None:
         """Attach a JSON-able value to the trial."""
