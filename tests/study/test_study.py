@@ -247,3 +247,11 @@ def test_callbacks_see_every_finished_trial():
     study = slimtune.create_study(storage="memory")
     study.optimize(lambda t: 1.0, n_trials=3, callbacks=[lambda s, t: seen.append(t.number)])
     assert seen == [0, 1, 2]
+
+
+def test_stopped_trial_with_a_nan_last_report_keeps_no_value():
+    study = slimtune.create_study(storage="memory")
+    t = study.ask()
+    t.report(0, float("nan"))
+    done = study.tell(t, state=TrialState.STOPPED)
+    assert done.state is TrialState.STOPPED and done.values is None

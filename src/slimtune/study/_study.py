@@ -299,8 +299,9 @@ class Study:
             err_info = {"type": "Failed", "message": "marked FAILED by tell()", "traceback": ""}
         elif state is TrialState.STOPPED:
             if values is None and frozen.last_step is not None and len(self.directions) == 1:
-                out_values = [frozen.intermediate_values[frozen.last_step]]
-            elif values is not None:
+                values = frozen.intermediate_values[frozen.last_step]
+            if values is not None:
+                # a NaN or infinite last value is dropped: STOPPED trials keep finite values only
                 out_values, reason = self._check_values(values)
                 if reason is not None:
                     out_values = None
