@@ -7,7 +7,6 @@ its ``claim`` (if any) is not held by a live trial, so no two trials share a num
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,14 +44,16 @@ class JournalState:
     """Every live study and trial, built by applying records in journal order."""
 
     def __init__(self) -> None:
-        self._dists: dict[str, Distribution] = {}  # distributions are immutable: share them
+        self._dists: dict[
+            tuple[Any, ...], Distribution
+        ] = {}  # distributions are immutable: share them
         self.studies: dict[str, StudyState] = {}  # by study_id
         self.by_name: dict[str, str] = {}  # name -> study_id
         self.trials: dict[str, tuple[StudyState, FrozenTrial]] = {}  # by trial_id
         self.last_seq = 0
 
     def _dist(self, data: dict[str, Any]) -> Distribution:
-        key = json.dumps(data, sort_keys=True)
+        key = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(data.items()))
         dist = self._dists.get(key)
         if dist is None:
             dist = self._dists[key] = distribution_from_json(data)

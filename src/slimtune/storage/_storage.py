@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -12,7 +13,12 @@ from datetime import datetime
 from typing import Any
 
 from slimtune._trial import FrozenTrial, TrialState
-from slimtune.exceptions import DuplicatedStudyError, StorageError, StudyNotFoundError
+from slimtune.exceptions import (
+    DuplicatedStudyError,
+    SlimtuneError,
+    StorageError,
+    StudyNotFoundError,
+)
 from slimtune.space import Distribution
 from slimtune.storage._journal import JournalBackend
 from slimtune.storage._memory import MemoryJournal
@@ -140,7 +146,13 @@ class Storage:
 
     def set_study_attr(self, study_id: str, key: str, value: Any, *, system: bool = False) -> None:
         self._write(
-            {"op": "study_attr", "study_id": study_id, "key": key, "value": value, "system": system}
+            {
+                "op": "study_attr",
+                "study_id": study_id,
+                "key": key,
+                "value": _plain(f"study attribute {key!r}", value),
+                "system": system,
+            }
         )
 
     def list_studies(self) -> list[StudySummary]:
@@ -170,7 +182,12 @@ class Storage:
     def enqueue(self, study_id: str, params: dict[str, Any]) -> str:
         enqueue_id = uuid.uuid4().hex
         self._write(
-            {"op": "enqueue", "study_id": study_id, "enqueue_id": enqueue_id, "params": params}
+            {
+                "op": "enqueue",
+                "study_id": study_id,
+                "enqueue_id": enqueue_id,
+                "params": _plain("enqueued parameters", params),
+            }
         )
         return enqueue_id
 
@@ -196,10 +213,10 @@ class Storage:
                 "trial_id": trial_id,
                 "number": number,
                 "seed": seed,
-                "params": params,
+                "params": _plain("trial parameters", params),
                 "distributions": {k: d.to_json() for k, d in distributions.items()},
                 "claim": claim,
-                "system_attrs": system_attrs or {},
+                "system_attrs": _plain("trial system attributes", system_attrs or {}),
             }
         )
         entry = state.trials.get(trial_id)
@@ -237,7 +254,13 @@ class Storage:
 
     def set_trial_attr(self, trial_id: str, key: str, value: Any, *, system: bool = False) -> None:
         self._write(
-            {"op": "trial_attr", "trial_id": trial_id, "key": key, "value": value, "system": system}
+            {
+                "op": "trial_attr",
+                "trial_id": trial_id,
+                "key": key,
+                "value": _plain(f"trial attribute {key!r}", value),
+                "system": system,
+            }
         )
 
     def set_constraints(self, trial_id: str, values: Sequence[float]) -> None:
@@ -267,6 +290,17 @@ class Storage:
         if entry is None:
             raise StorageError(f"trial {trial_id!r} vanished from {self!r} (study deleted?).")
         return entry[1]
+
+
+def _plain(what: str, value: Any) -> Any:
+    """A JSON-normalised deep copy of a user value (tuples become lists, ...), or a clear error."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=True))
+    except (TypeError, ValueError) as err:
+        raise SlimtuneError(
+            f"{what} must be JSON-able (numbers, strings, lists, dicts), got "
+            f"{type(value).__name__}: {err}. Convert it first, e.g. to a list or a str."
+        ) from err
 
 
 def get_storage(storage: str | Storage | None) -> Storage:

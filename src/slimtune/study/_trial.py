@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from slimtune._trial import FrozenTrial
-from slimtune.exceptions import InvalidSpaceError, SlimtuneError
+from slimtune.exceptions import InvalidSpaceError
 from slimtune.schedulers import Decision
 from slimtune.space import Categorical, Distribution, Float, Int, SearchSpace
 from slimtune.space._distributions import JSONScalar
@@ -159,7 +159,7 @@ class Trial:
         """Attach a JSON-able value to the trial."""
         if not isinstance(key, str):
             raise TypeError(f"`key` must be a str, got {key!r}.")
-        self.study._storage.set_trial_attr(self.trial_id, key, _jsonable(key, value))
+        self.study._storage.set_trial_attr(self.trial_id, key, value)
 
     def set_constraints(self, values: Sequence[float]) -> None:
         """Constraint values of this trial; it is feasible when every one is <= 0."""
@@ -176,16 +176,3 @@ class Trial:
     def frozen(self) -> FrozenTrial:
         """A snapshot of the trial as stored."""
         return self.study._storage.get_trial(self.trial_id).copy()
-
-
-def _jsonable(key: str, value: Any) -> Any:
-    import json
-
-    try:
-        json.dumps(value)
-    except (TypeError, ValueError) as err:
-        raise SlimtuneError(
-            f"user attribute {key!r} must be JSON-able, got {type(value).__name__}. "
-            "Store numbers, strings, lists or dicts."
-        ) from err
-    return value
