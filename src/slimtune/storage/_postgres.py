@@ -87,7 +87,7 @@ class PostgresJournal:
                 self._conn.execute(
                     "WITH lock AS (SELECT pg_advisory_xact_lock(%s)) "
                     "INSERT INTO slimtune_journal (body) "
-                    "SELECT b FROM lock, unnest(%s::text[]) WITH ORDINALITY AS r(b, i) ORDER BY i",
+                    "SELECT b FROM lock, unnest(%b::text[]) WITH ORDINALITY AS r(b, i) ORDER BY i",
                     (_LOCK_KEY, bodies),
                 )
             except psycopg.Error as err:

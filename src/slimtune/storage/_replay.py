@@ -170,9 +170,10 @@ class JournalState:
         if entry is None or entry[1].state is not TrialState.RUNNING:
             return
         st, t = entry
-        t.state = TrialState(r["state"])
+        state = TrialState(r["state"])
         values = r.get("values")
         t.values = None if values is None else [float(v) for v in values]
         t.error = r.get("error")
         t.datetime_complete = _time(r)
         st.n_finished += 1
+        t.state = state  # last: a thread reading the live record never sees a half-finished one
