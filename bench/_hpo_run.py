@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from bench._common import current_rss_mb, peak_rss_mb
+from bench._common import REPO_ROOT, current_rss_mb, peak_rss_mb, source_digest
 from bench._problems import Problem, get_problem
 
 __all__ = [
@@ -88,8 +88,13 @@ def discover_samplers() -> tuple[list[str], list[str]]:
     return keys, notes
 
 
+_SRC_SHA1: str | None = None  # src/ as this worker imported it (samplers change under us)
+
+
 def init_worker() -> None:
-    """Pool initialiser: one thread, quiet libraries."""
+    """Pool initialiser: one thread, quiet libraries, slimtune's samplers imported once (so a
+    worker runs one version of them) and a digest of ``src/`` taken right after."""
+    global _SRC_SHA1
     warnings.simplefilter("ignore")
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     try:
@@ -107,6 +112,9 @@ def init_worker() -> None:
         import sklearn.model_selection
         import sklearn.neural_network
         import sklearn.svm  # noqa: F401
+    import slimtune.samplers  # noqa: F401
+
+    _SRC_SHA1 = source_digest(REPO_ROOT / "src")
 
 
 @cache
@@ -280,5 +288,6 @@ def run_task(task: tuple[str, str, int, int]) -> dict[str, Any]:
         "rss_growth_mb": current_rss_mb() - rss0,
         "worker_peak_rss_mb": peak_rss_mb(),
         "worker_pid": os.getpid(),
+        "src_sha1": _SRC_SHA1,
         "error": error,
     }

@@ -112,12 +112,15 @@ def run_all(
     tasks: list[tuple[str, str, int, int]], workers: int, partial: Path, *, resume: bool
 ) -> list[dict[str, Any]]:
     """Run every task on a spawn pool; each finished run is also appended to ``partial``, and
-    ``resume`` keeps the runs already there (same problem, sampler, seed and trial count)."""
+    ``resume`` keeps the runs already there (same problem, sampler, seed and trial count, and
+    made from the same ``src/``: a digest of it is stored with every run)."""
     wanted = set(tasks)
+    src = source_digest(REPO_ROOT / "src")
     runs = [
         r
         for r in (load_partial(partial) if resume else [])
         if r["error"] is None
+        and r.get("src_sha1") == src  # never mix sampler versions in one table
         and (r["problem"], r["sampler"], r["seed"], len(r["values"])) in wanted
     ]
     done = {(r["problem"], r["sampler"], r["seed"], len(r["values"])) for r in runs}
@@ -151,7 +154,12 @@ def run_all(
 def complete_blocks(
     runs: list[dict[str, Any]], tasks: list[tuple[str, str, int, int]]
 ) -> list[dict[str, Any]]:
-    """The runs of the seeds for which every task of ``tasks`` finished."""
+    """The runs of the seeds for which every task of ``tasks`` finished, all from the ``src/``
+    of the latest run (runs of another version of the samplers are left out)."""
+    runs = [r for r in runs if r["error"] is None]
+    if runs:
+        latest = runs[-1].get("src_sha1")
+        runs = [r for r in runs if r.get("src_sha1") == latest]
     have = {(r["problem"], r["sampler"], r["seed"]) for r in runs}
     seeds = {t[2] for t in tasks}
     whole = {s for s in seeds if all(t[:3] in have for t in tasks if t[2] == s)}
@@ -276,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "notes": notes,
         "environment": env,
         "src_changed_during_run": source_digest(REPO_ROOT / "src") != src_before,
+        "src_sha1_of_runs": sorted({str(r.get("src_sha1")) for r in runs}),
         "load_average": {"before": load_before, "after": load_average()},
         "elapsed_s": elapsed,
         "analytic": summary["analytic"],

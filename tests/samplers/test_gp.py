@@ -7,6 +7,8 @@ from datetime import datetime
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.optimize import approx_fprime
 from scipy.stats import norm
 
@@ -302,3 +304,44 @@ def test_define_by_run_parameters_outside_the_space_are_drawn_from_rng():
     a = sampler.sample_independent("z", dist, [], np.random.default_rng(3), directions=["minimize"])
     b = sampler.sample_independent("z", dist, [], np.random.default_rng(3), directions=["minimize"])
     assert a == b and dist.contains(a)
+
+
+_DISTRIBUTIONS = st.sampled_from(
+    [
+        Float(-1.0, 3.0),
+        Float(1e-4, 1.0, log=True),
+        Float(0.0, 1.0, step=0.25),
+        Float(2.0, 2.0),
+        Int(0, 5),
+        Int(1, 1000, log=True),
+        Int(0, 100, step=5),
+        Categorical(["a", "b", "c"]),
+        Categorical([True]),
+    ]
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    dists=st.lists(_DISTRIBUTIONS, min_size=1, max_size=4),
+    states=st.lists(st.sampled_from(list(TrialState)), min_size=0, max_size=12),
+    n_objectives=st.integers(1, 2),
+    constrained=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_proposals_are_members_of_the_space_whatever_the_history(
+    dists, states, n_objectives, constrained, seed
+):
+    space = SearchSpace({f"p{i}": d for i, d in enumerate(dists)})
+    rng = np.random.default_rng(seed)
+    trials = []
+    for i, state in enumerate(states):
+        t = _trial(i, space.sample(rng), space, state)
+        if state in (TrialState.COMPLETE, TrialState.STOPPED):
+            t.values = [float(v) for v in rng.normal(size=n_objectives)]
+            t.constraints = [float(rng.normal())] if constrained else None
+        trials.append(t)
+    sampler = GPSampler(hyperparameters="map" if seed % 2 else "mcmc", n_startup_trials=2)
+    directions = ["minimize", "maximize"][:n_objectives]
+    params = sampler.sample(space, trials, rng, directions=directions)
+    assert space.contains(params)

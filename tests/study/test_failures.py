@@ -79,7 +79,9 @@ def test_sigint_to_a_running_process_leaves_a_consistent_storage(tmp_path):
     url = f"sqlite:///{tmp_path}/sig.db"
     script = textwrap.dedent(
         f"""
-        import time, slimtune
+        import signal, time, slimtune
+        # a shell that starts us in the background ignores SIGINT; restore Python's handler
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         def objective(trial):
             x = trial.suggest_float("x", 0, 1)
             if trial.number >= 3:

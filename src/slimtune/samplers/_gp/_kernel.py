@@ -20,9 +20,10 @@ def sq_diffs(X1: np.ndarray, X2: np.ndarray, is_cat: np.ndarray) -> np.ndarray:
     return D
 
 
-def matern52(r2: np.ndarray) -> np.ndarray:
-    """``k(r) = (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)`` as a function of ``r2 = r^2``."""
-    s = np.array(r2, dtype=float)
+def matern52(r2: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
+    """``k(r) = (1 + sqrt5 r + 5/3 r^2) exp(-sqrt5 r)`` as a function of ``r2 = r^2``
+    (``overwrite=True`` lets it use a float array ``r2`` as scratch space)."""
+    s = r2 if overwrite else np.array(r2, dtype=float)
     np.maximum(s, 0.0, out=s)
     s *= 5.0
     np.sqrt(s, out=s)  # s = sqrt(5) r

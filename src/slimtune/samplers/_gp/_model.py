@@ -29,14 +29,17 @@ _LOG_2PI = math.log(2.0 * math.pi)
 class HyperPrior:
     """Independent normal priors on the log hyperparameters, with box bounds.
 
-    The lengthscale prior follows Hvarfner et al. (2024): its median grows like ``sqrt(d)`` so
-    that the prior stays sensible as dimensions are added (``d_eff`` counts the dimensions that
-    are not fixed).
+    The lengthscale prior is the dimension-scaled log-normal of Hvarfner et al. (2024), whose
+    median grows like ``sqrt(d)`` so it stays sensible as dimensions are added (``d_eff``
+    counts those that are not fixed), shifted by ``ls_shift``: the default -2 puts the median
+    at ``0.56 sqrt(d)`` on the unit cube, which did best on the analytic benchmarks. The signal
+    variance of the standardised outputs is log-normal around 1, the noise variance around
+    ``exp(-6)``.
     """
 
     d: int
     d_eff: int
-    ls_shift: float = 0.0
+    ls_shift: float = -2.0
     ls_sd: float = math.sqrt(3.0)
     sf_mu: float = 0.0
     sf_sd: float = 1.0
@@ -77,6 +80,7 @@ class Evidence:
         self.n, _, self.d = D.shape
         self.D = D
         self.D2 = D.reshape(-1, self.d)
+        self.D_by_dim = np.ascontiguousarray(np.moveaxis(D, -1, 0))  # (d, n, n)
         self.y = np.asarray(y, dtype=float)
         self.prior = prior
         self._lower, self._upper = prior.lower, prior.upper
@@ -123,11 +127,13 @@ class Evidence:
         inv_ls2 = np.exp(-2.0 * theta[:d])
         r2 = (self.D2 @ inv_ls2).reshape(self.n, self.n)
         if j < d:
-            Dj = self.D[:, :, j]
+            Dj = self.D_by_dim[j]
             base = r2 - inv_ls2[j] * Dj
 
             def kernel(v: float) -> np.ndarray:
-                return matern52(base + math.exp(-2.0 * v) * Dj)
+                r2v = Dj * math.exp(-2.0 * v)
+                r2v += base
+                return matern52(r2v, overwrite=True)
         else:
             Km = matern52(r2)
 

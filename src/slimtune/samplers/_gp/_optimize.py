@@ -22,7 +22,7 @@ __all__ = ["optimize_acquisition", "perturb"]
 
 _SCALES = np.array([0.01, 0.03, 0.1, 0.3])
 _IMPROVE = 1e-9
-_N_CANDIDATES = 1024  # Sobol points
+_N_CANDIDATES = 512  # Sobol points
 _N_STARTS = 4  # local searches
 _PER_INCUMBENT = 64  # perturbations of each of the best observed points
 
@@ -58,7 +58,7 @@ def _lbfgs(acq: Acquisition, x: np.ndarray, free: np.ndarray) -> np.ndarray:
             jac=True,
             method="L-BFGS-B",
             bounds=[(0.0, 1.0)] * int(free.sum()),
-            options={"maxiter": 60},
+            options={"maxiter": 60, "ftol": 1e-6, "gtol": 1e-6},
         )
     out = x.copy()
     out[free] = np.clip(res.x, 0.0, 1.0)

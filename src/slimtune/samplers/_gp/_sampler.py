@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import stats
 from scipy.stats import qmc
 
 from slimtune._rng import check_seed
@@ -21,6 +20,7 @@ from slimtune.samplers._gp._kernel import sq_diffs
 from slimtune.samplers._gp._mcmc import ChainState, sample_hyperparameters
 from slimtune.samplers._gp._model import GP, Evidence, HyperPrior, fit_map
 from slimtune.samplers._gp._optimize import optimize_acquisition
+from slimtune.samplers._gp._warp import warp
 from slimtune.space import Distribution, SearchSpace
 
 __all__ = ["GPSampler"]
@@ -28,8 +28,6 @@ __all__ = ["GPSampler"]
 _ENUMERATE_LIMIT = 2048  # finite spaces up to this size are scored point by point
 _N_INCUMBENTS = 5
 _HYPERPARAMETERS = ("map", "mcmc")
-_WARP = "yeo-johnson"
-_PRIOR: dict[str, float] = {}
 
 
 def _positive_int(name: str, value: Any, minimum: int, hint: str) -> int:
@@ -38,22 +36,6 @@ def _positive_int(name: str, value: Any, minimum: int, hint: str) -> int:
     if int(value) < minimum:
         raise ValueError(f"`{name}` must be >= {minimum}, got {value!r}. {hint}")
     return int(value)
-
-
-def _warp(g: np.ndarray) -> np.ndarray:
-    """Standardised (and, by default, Yeo-Johnson-warped) targets; monotone, so the best
-    observation stays the best."""
-    if g.size >= 3 and np.ptp(g) > 0 and _WARP != "none":
-        if _WARP == "rank":
-            g = stats.norm.ppf((stats.rankdata(g) - 0.5) / g.size)
-        else:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                z = (g - g.mean()) / g.std()
-                g = np.asarray(stats.yeojohnson(z)[0], dtype=float)
-    sd = float(g.std())
-    out: np.ndarray = (g - g.mean()) / (sd if sd > 0 else 1.0)
-    return out
 
 
 @dataclass
@@ -238,7 +220,7 @@ class GPSampler:
     ) -> np.ndarray:
         """Hyperparameter samples ``(S, d + 2)``, warm-started from this sampler's last call."""
         d_eff = int(np.sum(enc.relaxed | enc.discrete))
-        prior = HyperPrior(d=enc.d, d_eff=d_eff, **_PRIOR)
+        prior = HyperPrior(d=enc.d, d_eff=d_eff)
         evidence = Evidence(sq_diffs(X, X, enc.is_cat), y, prior)
         with self._lock:
             previous = self._chains.get(key)
@@ -271,7 +253,7 @@ class GPSampler:
             g = -Ymin[:, 0]
         else:
             g = -parego(Ymin, rng.dirichlet(np.ones(Ymin.shape[1])))
-        y = _warp(g)
+        y = warp(g)
         space_key = tuple(enc.names)
         theta = self._theta(("objective", space_key), hist.X, y, enc, rng, self.hyperparameters)
         objective = GP(hist.X, y, theta, enc.is_cat).with_pending(hist.pending)
