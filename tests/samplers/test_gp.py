@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import pickle
 from datetime import datetime
 
 import numpy as np
@@ -296,6 +297,18 @@ def test_argument_validation_names_parameter_value_and_fix(kwargs, error, words)
         GPSampler(**kwargs)
     for w in words:
         assert w in str(info.value)
+
+
+def test_pickles_for_worker_processes():
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    sampler = GPSampler(n_startup_trials=2, seed=4)
+    trials = [_trial(i, {"x": x}, space, TrialState.COMPLETE, x) for i, x in enumerate([0.2, 0.9])]
+    sampler.sample(space, trials, np.random.default_rng(0), directions=["minimize"])
+    copy = pickle.loads(pickle.dumps(sampler))
+    assert repr(copy) == repr(sampler)
+    assert space.contains(
+        copy.sample(space, trials, np.random.default_rng(0), directions=["minimize"])
+    )
 
 
 def test_define_by_run_parameters_outside_the_space_are_drawn_from_rng():

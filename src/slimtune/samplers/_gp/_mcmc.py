@@ -16,7 +16,7 @@ LogDensity = Callable[[np.ndarray], float]
 Conditional = Callable[[np.ndarray, int], Callable[[float], float]]
 
 _BURN_COLD = 40  # sweeps before the first sample of a fresh chain
-_BURN_WARM = 4  # ... of a chain continued from the previous call
+_BURN_WARM = 2  # ... of a chain continued from the previous call
 _THIN = 2  # sweeps between kept samples
 _STEPS_WARM = 1  # stepping-out steps per side for a warm chain (6 for a fresh one)
 _WIDTH_SCALE = 2.0  # initial slice width of a warm chain, in posterior standard deviations

@@ -173,6 +173,21 @@ class Evidence:
         return value + lp, g + glp
 
 
+def _inverse_cholesky(K: np.ndarray) -> np.ndarray:
+    """``inv(L)`` for the lower Cholesky factor ``L`` of ``K``, adding jitter if needed."""
+    n = K.shape[0]
+    jitter = 1e-6
+    while True:
+        L, info = lapack.dpotrf(K, lower=1, clean=1, overwrite_a=0)
+        if info == 0:
+            Linv, info = lapack.dtrtri(L, lower=1)
+            if info == 0:
+                out: np.ndarray = Linv
+                return out
+        K = K + jitter * np.eye(n)
+        jitter *= 10.0
+
+
 def fit_map(evidence: Evidence, starts: list[np.ndarray]) -> np.ndarray:
     """Maximise the log posterior with L-BFGS-B from each start; return the best optimum."""
 
@@ -214,15 +229,9 @@ class GP:
         K *= self.sf2[:, None, None]
         idx = np.arange(n)
         K[:, idx, idx] += (self.sn2 + _JITTER)[:, None]
-        jitter = 1e-6
-        while True:
-            try:
-                L = np.linalg.cholesky(K)
-                break
-            except np.linalg.LinAlgError:
-                K[:, idx, idx] += jitter
-                jitter *= 10.0
-        self.Linv = np.linalg.solve(L, np.broadcast_to(np.eye(n), K.shape))  # lower triangular
+        self.Linv = np.empty_like(K)  # inverse Cholesky factors, lower triangular
+        for i in range(S):
+            self.Linv[i] = _inverse_cholesky(K[i])
         self.LinvT = np.ascontiguousarray(np.swapaxes(self.Linv, 1, 2))
         w = (self.Linv @ self.y[:, :, None])[..., 0]
         self.alpha = (self.LinvT @ w[:, :, None])[..., 0]

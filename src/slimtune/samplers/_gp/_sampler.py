@@ -125,7 +125,7 @@ class GPSampler:
         *,
         hyperparameters: str = "mcmc",
         n_startup_trials: int = 10,
-        n_samples: int = 8,
+        n_samples: int = 6,
         seed: int | None = None,
     ) -> None:
         if hyperparameters not in _HYPERPARAMETERS:
@@ -137,7 +137,7 @@ class GPSampler:
         self.n_startup_trials = _positive_int(
             "n_startup_trials", n_startup_trials, 0, "Pass e.g. n_startup_trials=10."
         )
-        self.n_samples = _positive_int("n_samples", n_samples, 1, "Pass e.g. n_samples=8.")
+        self.n_samples = _positive_int("n_samples", n_samples, 1, "Pass e.g. n_samples=6.")
         self.seed = check_seed(seed)
         self._lock = threading.Lock()
         self._chains: dict[tuple[Any, ...], ChainState] = {}
@@ -218,7 +218,12 @@ class GPSampler:
         rng: np.random.Generator,
         mode: str,
     ) -> np.ndarray:
-        """Hyperparameter samples ``(S, d + 2)``, warm-started from this sampler's last call."""
+        """Hyperparameter samples ``(S, d + 2)`` (one row for MAP).
+
+        The last samples of each model (objective, each constraint) are cached on the instance
+        with the history size they were drawn for; the next call starts its chain (or its MAP
+        search) there unless the history shrank, which means another study.
+        """
         d_eff = int(np.sum(enc.relaxed | enc.discrete))
         prior = HyperPrior(d=enc.d, d_eff=d_eff)
         evidence = Evidence(sq_diffs(X, X, enc.is_cat), y, prior)
@@ -287,6 +292,17 @@ class GPSampler:
         return optimize_acquisition(
             acq, enc, rng, incumbents=hist.X[top], taken=hist.taken, enumerated=enumerated
         )
+
+    # worker processes (optimize(n_jobs > 1)) get a copy without the lock and the chains
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]
+        state["_chains"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         return (
