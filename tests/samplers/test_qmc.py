@@ -40,3 +40,13 @@ def test_qmc_define_by_run_first_trials_are_not_in_lockstep():
     trials = [study.ask() for _ in range(8)]  # none complete: all parameters independent
     pairs = [(t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)) for t in trials]
     assert any(abs(x - y) > 1e-6 for x, y in pairs)
+
+
+def test_qmc_sampler_pickles_for_worker_processes():
+    import pickle
+
+    sampler = QMCSampler(seed=3)
+    space = SearchSpace({"x": Float(0, 1)})
+    first = sampler.sample(space, [], np.random.default_rng(0))
+    clone = pickle.loads(pickle.dumps(sampler))
+    assert clone.sample(space, [], np.random.default_rng(0)) == first

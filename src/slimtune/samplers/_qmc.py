@@ -36,6 +36,16 @@ class QMCSampler:
         self._pos = 0
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, Any]:
+        # travels to worker processes without its lock and engine (rebuilt on first use)
+        state = dict(self.__dict__)
+        state.update(_lock=None, _engine=None, _key=None, _pos=0)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
     def _point(self, dim: int, index: int) -> np.ndarray:
         with self._lock:
             key = (dim,)
