@@ -273,11 +273,10 @@ def test_several_objectives_approach_the_front():
     assert mean_y(EvolutionSampler(population_size=20, tournament_size=4)) < mean_y(RandomSampler())
 
 
-def test_sample_independent_draws_a_member():
+def test_define_by_run_parameters_outside_the_space_draw_a_member():
     dist = Int(1, 5)
-    value = EvolutionSampler().sample_independent(
-        "n", dist, [], np.random.default_rng(0), directions=["minimize"]
-    )
+    study = slimtune.create_study(storage="memory", seed=0, sampler=EvolutionSampler())
+    value = study.ask().suggest("n", dist)  # no history yet: outside the known space
     assert dist.contains(value)
 
 

@@ -38,3 +38,10 @@ def test_grid_rejects_bad_grids():
         GridSampler({})
     with pytest.raises(slimtune.InvalidSpaceError, match="no finite grid"):
         GridSampler({"x": Float(0, 1)})
+
+
+def test_define_by_run_parameters_outside_the_grid_are_drawn_at_random():
+    study = slimtune.create_study(storage="memory", seed=0, sampler=GridSampler({"a": [1, 2]}))
+    study.optimize(lambda t: t.suggest_int("a", 1, 2) + t.suggest_float("extra", 0.0, 1.0))
+    assert len(study.trials) == 2
+    assert all(0.0 <= t.params["extra"] <= 1.0 for t in study.trials)

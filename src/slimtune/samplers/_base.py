@@ -29,7 +29,7 @@ class Sampler(Protocol):
       time, across every process sharing the storage (journal order decides);
     - ``sample_independent(name, distribution, trials, rng, *, directions)``: a value for one
       define-by-run parameter outside the space the sampler was last asked about (when absent,
-      ``sample`` is called with a one-parameter space).
+      such a parameter is drawn uniformly from its distribution).
     """
 
     def sample(

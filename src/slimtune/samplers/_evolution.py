@@ -124,18 +124,6 @@ class EvolutionSampler:
             child = space.sample(rng)  # a random configuration is the last resort
         return child
 
-    def sample_independent(
-        self,
-        name: str,
-        distribution: Distribution,
-        trials: Sequence[FrozenTrial],
-        rng: np.random.Generator,
-        *,
-        directions: Sequence[str] = ("minimize",),
-    ) -> Any:
-        """Define-by-run parameters outside the known space are drawn at random."""
-        return distribution.sample(rng)
-
     # steps ------------------------------------------------------------------------------------
     def _initial(
         self, space: SearchSpace, trials: Sequence[FrozenTrial], rng: np.random.Generator

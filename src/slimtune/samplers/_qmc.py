@@ -11,7 +11,7 @@ import numpy as np
 
 from slimtune._rng import check_seed
 from slimtune._trial import FrozenTrial
-from slimtune.space import Distribution, SearchSpace
+from slimtune.space import SearchSpace
 
 __all__ = ["QMCSampler"]
 
@@ -75,19 +75,6 @@ class QMCSampler:
         if len(space) == 0:
             return {}
         return space.decode(self._point(len(space), len(trials)))
-
-    def sample_independent(
-        self,
-        name: str,
-        distribution: Distribution,
-        trials: Sequence[FrozenTrial],
-        rng: np.random.Generator,
-        *,
-        directions: Sequence[str] = ("minimize",),
-    ) -> Any:
-        """Parameters outside the known space (first trials of a define-by-run objective) are
-        drawn at random: one-dimensional Sobol points would make them move in lockstep."""
-        return distribution.sample(rng)
 
     def __repr__(self) -> str:
         return f"QMCSampler(seed={self.seed}, scramble={self.scramble})"

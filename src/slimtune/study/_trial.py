@@ -11,7 +11,7 @@ import numpy as np
 from slimtune._trial import FrozenTrial
 from slimtune.exceptions import InvalidSpaceError
 from slimtune.schedulers import Decision
-from slimtune.space import Categorical, Distribution, Float, Int, SearchSpace
+from slimtune.space import Categorical, Distribution, Float, Int
 from slimtune.space._distributions import JSONScalar
 
 if TYPE_CHECKING:
@@ -121,9 +121,8 @@ class Trial:
             independent = getattr(sampler, "sample_independent", None)
             if independent is not None:
                 value = independent(name, distribution, trials, self._rng, directions=directions)
-            else:
-                one = SearchSpace({name: distribution})
-                value = sampler.sample(one, trials, self._rng, directions=directions)[name]
+            else:  # outside the space the sampler models: a uniform draw
+                value = distribution.sample(self._rng)
             value = distribution.check(name, value)
         if isinstance(value, np.generic):
             value = value.item()

@@ -21,7 +21,7 @@ from slimtune.samplers._gp._mcmc import ChainState, sample_hyperparameters
 from slimtune.samplers._gp._model import GP, Evidence, HyperPrior, fit_map
 from slimtune.samplers._gp._optimize import optimize_acquisition
 from slimtune.samplers._gp._warp import warp
-from slimtune.space import Distribution, SearchSpace
+from slimtune.space import SearchSpace
 
 __all__ = ["GPSampler"]
 
@@ -163,18 +163,6 @@ class GPSampler:
         else:
             u = self._model_point(enc, hist, rng, directions, enumerated)
         return space.sample(rng) if u is None else enc.decode(u)
-
-    def sample_independent(
-        self,
-        name: str,
-        distribution: Distribution,
-        trials: Sequence[FrozenTrial],
-        rng: np.random.Generator,
-        *,
-        directions: Sequence[str] = ("minimize",),
-    ) -> Any:
-        """Define-by-run parameters outside the modelled space are drawn at random."""
-        return distribution.sample(rng)
 
     # startup -------------------------------------------------------------------------------
     def _startup(
