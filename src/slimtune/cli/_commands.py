@@ -12,12 +12,12 @@ from rich.console import Console
 from rich.prompt import Confirm
 from rich.text import Text
 
+from slimtune._pareto import best_single, pareto_front
 from slimtune._trial import TrialState
 from slimtune.cli import _render
 from slimtune.exceptions import StorageError
 from slimtune.storage import Storage, get_storage
 from slimtune.study import Study, load_study
-from slimtune.study._pareto import best_single, pareto_front
 
 __all__ = [
     "CommandError",

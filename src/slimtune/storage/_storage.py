@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from slimtune._pareto import best_single
 from slimtune._trial import FrozenTrial, TrialState
 from slimtune.exceptions import (
     DuplicatedStudyError,
@@ -161,12 +162,8 @@ class Storage:
             out = []
             for st in state.studies.values():
                 done = [t for t in st.trials if t.state is TrialState.COMPLETE]
-                feasible = [t for t in done if t.feasible]
-                best: list[float] | None = None
-                if feasible and len(st.directions) == 1:
-                    sign = 1.0 if st.directions[0] == "minimize" else -1.0
-                    top = min(feasible, key=lambda t: sign * (t.values or [0.0])[0])
-                    best = top.values
+                top = best_single(done, st.directions[0]) if len(st.directions) == 1 else None
+                best = None if top is None else top.values
                 out.append(
                     StudySummary(
                         st.name,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from slimtune._pareto import pareto_front
 from slimtune._trial import FrozenTrial, TrialState
 from slimtune.study._optimize import ObjectiveError, run_trial
-from slimtune.study._pareto import pareto_front
 from slimtune.study._study import (
     Study,
     TrialFinishedError,

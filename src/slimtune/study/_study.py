@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from slimtune._pareto import best_single, pareto_front
 from slimtune._rng import check_seed, spawn_seed, trial_rng
 from slimtune._trial import FrozenTrial, TrialState
 from slimtune.exceptions import SlimtuneError, StorageError
@@ -21,7 +22,6 @@ from slimtune.space import Conditional, Distribution, SearchSpace
 from slimtune.storage import Storage, get_storage
 from slimtune.storage._replay import StudyState
 from slimtune.study._export import trials_to_csv, trials_to_dataframe, trials_to_json
-from slimtune.study._pareto import best_single, pareto_front
 from slimtune.study._trial import Trial
 
 __all__ = ["Study", "TrialFinishedError", "create_study", "delete_study", "load_study"]

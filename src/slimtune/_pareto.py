@@ -1,4 +1,5 @@
-"""Best trials: single-objective best and the feasible Pareto front."""
+"""Best trials: single-objective best and the feasible Pareto front (used by storage summaries,
+the study and the CLI)."""
 
 from __future__ import annotations
 
