@@ -115,11 +115,10 @@ class Trial:
         if name in self._pending and distribution.contains(self._pending[name]):
             value = distribution.check(name, self._pending.pop(name))
         else:
-            trials = self.study._trials_for_sampling()
-            sampler = self.study.sampler
-            directions = tuple(self.study.directions)
-            independent = getattr(sampler, "sample_independent", None)
+            independent = getattr(self.study.sampler, "sample_independent", None)
             if independent is not None:
+                trials = self.study._trials_for_sampling()  # a storage read: only when needed
+                directions = tuple(self.study.directions)
                 value = independent(name, distribution, trials, self._rng, directions=directions)
             else:  # outside the space the sampler models: a uniform draw
                 value = distribution.sample(self._rng)
