@@ -1,0 +1,211 @@
+"""Multi-fidelity benchmark problems: a tabular MLP learning-curve table and Hartmann-6.
+
+Every problem exposes
+
+- ``name``; ``space``: a :class:`slimtune.space.SearchSpace`;
+- ``evaluate(config, fidelity) -> (error, cost)``: the error (minimised) at integer fidelity
+  ``1 <= fidelity <= max_fidelity`` and the cost of evaluating it *from scratch*;
+- ``max_fidelity``; ``report_steps``: the fidelities an objective reports at (sorted, ending at
+  ``max_fidelity``);
+- ``resumable``: when True a trial continued from fidelity ``f1`` to ``f2`` pays only
+  ``cost(f2) - cost(f1)`` (training goes on); when False every evaluation pays its full cost;
+- ``best_error``: the best full-fidelity error of the problem (for regrets).
+
+Both problems are deterministic given ``(config, fidelity)``: runs with the same seed agree and
+costs are exact, so many seeds are cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench._mf_table import EPOCHS, GRID, TABLE_PATH
+from slimtune.space import Float, Int, SearchSpace
+
+__all__ = [
+    "HARTMANN_PRESETS",
+    "HartmannMF",
+    "MFProblem",
+    "TabularMLP",
+    "make_problem",
+    "problem_names",
+]
+
+# (bias, noise) presets of the multi-fidelity Hartmann functions (mf-prior-bench).
+HARTMANN_PRESETS: dict[str, tuple[float, float]] = {
+    "default": (0.5, 0.1),
+    "good": (2.5, 2.0),
+    "moderate": (3.0, 3.0),
+    "bad": (3.5, 4.0),
+    "terrible": (4.0, 5.0),
+}
+
+_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
+_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
+HARTMANN6_MIN = -3.32237
+
+
+class MFProblem:
+    """Base of the problems (see the module docstring)."""
+
+    name: str
+    space: SearchSpace
+    max_fidelity: int
+    report_steps: tuple[int, ...]
+    resumable: bool
+    best_error: float
+
+    def evaluate(self, config: Mapping[str, Any], fidelity: int) -> tuple[float, float]:
+        raise NotImplementedError
+
+    def _check_fidelity(self, fidelity: int) -> int:
+        if isinstance(fidelity, bool) or not isinstance(fidelity, int | np.integer):
+            raise TypeError(f"`fidelity` must be an int, got {fidelity!r}.")
+        if not 1 <= fidelity <= self.max_fidelity:
+            raise ValueError(
+                f"`fidelity` must be in [1, {self.max_fidelity}] for {self.name}, got {fidelity}."
+            )
+        return int(fidelity)
+
+
+@dataclass
+class HartmannMF(MFProblem):
+    """Multi-fidelity Hartmann-6 (Kandasamy et al. 2017, as in mf-prior-bench).
+
+    Fidelity ``f`` in ``1..81`` maps to ``z = 100 f / 81`` (so an eta = 3 ladder 1, 3, 9, 27, 81
+    is z = 1.2, 3.7, 11, 33, 100); ``H_z(x) = -sum_i a'_i exp(-sum_j A_ij (x_j - P_ij)^2) +
+    |N(0, 1)| noise (1 - s(z))`` with ``a'_i = a_i - bias (1 - s(z))``, ``s(z) = log z / log 100``;
+    the noise is seeded by ``(z, x)``. Cost ``0.05 + 0.95 (z / 100)^2``, not resumable. At full
+    fidelity the function is the exact Hartmann-6 (minimum -3.32237).
+    """
+
+    preset: str = "default"
+    name: str = field(init=False)
+    space: SearchSpace = field(init=False)
+    max_fidelity: int = 81
+    report_steps: tuple[int, ...] = (1, 3, 9, 27, 81)
+    resumable: bool = False
+    best_error: float = HARTMANN6_MIN
+
+    def __post_init__(self) -> None:
+        if self.preset not in HARTMANN_PRESETS:
+            raise ValueError(
+                f"`preset` must be one of {sorted(HARTMANN_PRESETS)}, got {self.preset!r}."
+            )
+        self.bias, self.noise = HARTMANN_PRESETS[self.preset]
+        self.name = f"hartmann6-{self.preset}"
+        self.space = SearchSpace({f"x{i}": Float(0.0, 1.0) for i in range(6)})
+
+    def evaluate(self, config: Mapping[str, Any], fidelity: int) -> tuple[float, float]:
+        f = self._check_fidelity(fidelity)
+        x = np.array([float(config[f"x{i}"]) for i in range(6)])
+        z = max(1.0, 100.0 * f / self.max_fidelity)
+        s = math.log(z) / math.log(100.0)
+        alpha = _ALPHA - self.bias * (1.0 - s)
+        value = -float(np.sum(alpha * np.exp(-np.sum(_A * (x - _P) ** 2, axis=1))))
+        if self.noise > 0 and s < 1.0:
+            digest = hashlib.blake2b(np.append(x, z).tobytes(), digest_size=8).digest()
+            rng = np.random.default_rng(int.from_bytes(digest, "little"))
+            value += abs(float(rng.standard_normal())) * self.noise * (1.0 - s)
+        cost = 0.05 + 0.95 * (z / 100.0) ** 2
+        return value, cost
+
+
+def _snap(values: list[float], x: float, log: bool) -> int:
+    grid = np.log(values) if log else np.asarray(values, float)
+    return int(np.argmin(np.abs(grid - (math.log(x) if log else x))))
+
+
+_LOG = {"lr": True, "width": True, "depth": False, "batch_size": True}
+_LOG.update({"weight_decay": True, "dropout": False})
+
+
+class TabularMLP(MFProblem):
+    """Learning curves of an MLP on digits, read from the table under ``bench/data/``.
+
+    The space is continuous / integer; a configuration is snapped to the nearest grid value of
+    each parameter (log-scaled ones in log space). Fidelity = epochs (1..27); error = validation
+    error after that many epochs; cost = the recorded process seconds of those epochs
+    (resumable: continuing a trial pays only the epochs it adds).
+    """
+
+    name = "mlp-digits-table"
+    max_fidelity = EPOCHS
+    report_steps = tuple(range(1, EPOCHS + 1))
+    resumable = True
+
+    def __init__(self, path: Path = TABLE_PATH) -> None:
+        if not path.exists():
+            raise FileNotFoundError(
+                f"the learning-curve table {path} is missing; build it with "
+                "`python -m bench.multifidelity --build-table`."
+            )
+        with np.load(path) as data:
+            names = [str(n) for n in data["names"]]
+            if names != list(GRID):
+                raise ValueError(f"table {path} has columns {names}, expected {list(GRID)}.")
+            self.params = data["params"]
+            self.val_error = data["val_error"].astype(np.float64)
+            self.cum_seconds = np.cumsum(data["epoch_seconds"].astype(np.float64), axis=1)
+        sizes = [len(v) for v in GRID.values()]
+        if len(self.params) != int(np.prod(sizes)):
+            n_rows = len(self.params)
+            raise ValueError(f"table {path} has {n_rows} rows, expected {np.prod(sizes)}.")
+        self._strides = np.cumprod([1, *sizes[::-1]])[:-1][::-1]
+        self.best_error = float(self.val_error[:, -1].min())
+        g = {name: (vals[0], vals[-1]) for name, vals in GRID.items()}
+        self.space = SearchSpace(
+            {
+                "lr": Float(*g["lr"], log=True),
+                "width": Int(int(g["width"][0]), int(g["width"][1]), log=True),
+                "depth": Int(int(g["depth"][0]), int(g["depth"][1])),
+                "batch_size": Int(int(g["batch_size"][0]), int(g["batch_size"][1]), log=True),
+                "weight_decay": Float(*g["weight_decay"], log=True),
+                "dropout": Float(*g["dropout"]),
+            }
+        )
+
+    def row(self, config: Mapping[str, Any]) -> int:
+        """The table row of ``config`` (each parameter snapped to its grid)."""
+        idx = [_snap(vals, float(config[n]), _LOG[n]) for n, vals in GRID.items()]
+        return int(np.dot(idx, self._strides))
+
+    def evaluate(self, config: Mapping[str, Any], fidelity: int) -> tuple[float, float]:
+        f = self._check_fidelity(fidelity)
+        r = self.row(config)
+        return float(self.val_error[r, f - 1]), float(self.cum_seconds[r, f - 1])
+
+
+def problem_names() -> list[str]:
+    return ["mlp-digits-table", *(f"hartmann6-{p}" for p in HARTMANN_PRESETS)]
+
+
+def make_problem(name: str) -> MFProblem:
+    """``"mlp-digits-table"`` or ``"hartmann6-<preset>"``."""
+    if name == "mlp-digits-table":
+        return TabularMLP()
+    if name.startswith("hartmann6-"):
+        return HartmannMF(preset=name.removeprefix("hartmann6-"))
+    raise ValueError(f"`name` must be one of {problem_names()}, got {name!r}.")
