@@ -1,0 +1,76 @@
+"""Weight-sharing architecture search: elastic layers, supernets, training and extraction.
+
+A supernet holds every sub-network of its space in one set of weights. ``search_space()``
+returns ``slimtune.space`` types, so any sampler can search it; ``set_arch(arch)`` activates a
+sub-network and ``extract(supernet, arch)`` returns it as an ordinary ``nn.Module``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from torch import nn
+
+from slimtune.nas._bn import recalibrate_bn_
+from slimtune.nas._cnn import CNNSupernet, ElasticConvBlock
+from slimtune.nas._elastic import (
+    ELASTIC_TYPES,
+    ElasticBatchNorm2d,
+    ElasticConv2d,
+    ElasticLayerNorm,
+    ElasticLinear,
+    ElasticSequential,
+)
+from slimtune.nas._mlp import MLPSupernet
+from slimtune.nas._supernet import Supernet
+from slimtune.nas._train import SandwichConfig, load_checkpoint, save_checkpoint, train_supernet
+from slimtune.nas._transformer import (
+    ElasticSelfAttention,
+    ElasticTransformerBlock,
+    TransformerSupernet,
+)
+
+__all__ = [
+    "ELASTIC_TYPES",
+    "CNNSupernet",
+    "ElasticBatchNorm2d",
+    "ElasticConv2d",
+    "ElasticConvBlock",
+    "ElasticLayerNorm",
+    "ElasticLinear",
+    "ElasticSelfAttention",
+    "ElasticSequential",
+    "ElasticTransformerBlock",
+    "MLPSupernet",
+    "SandwichConfig",
+    "Supernet",
+    "TransformerSupernet",
+    "extract",
+    "load_checkpoint",
+    "recalibrate_bn_",
+    "save_checkpoint",
+    "train_supernet",
+]
+
+
+def _require_supernet(model: nn.Module, what: str) -> Supernet:
+    if isinstance(model, Supernet):
+        return model
+    has_elastic = any(isinstance(m, ELASTIC_TYPES) for m in model.modules())
+    hint = (
+        "it has elastic layers but is not a Supernet: subclass slimtune.nas.Supernet"
+        if has_elastic
+        else "it has no elastic layers: build it from slimtune.nas elastic layers or use "
+        "MLPSupernet / CNNSupernet / TransformerSupernet"
+    )
+    raise TypeError(f"{what} needs a slimtune.nas.Supernet, got {type(model).__name__}; {hint}.")
+
+
+def extract(supernet: nn.Module, arch: Mapping[str, Any] | None = None) -> nn.Module:
+    """The sub-network ``arch`` (default: the active one) as a plain ``nn.Module``.
+
+    The result holds copies of the sliced weights and no elastic layer; in eval mode it computes
+    exactly what the supernet computes with ``arch`` active.
+    """
+    return _require_supernet(supernet, "extract").extract(arch)
