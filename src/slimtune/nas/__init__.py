@@ -14,6 +14,7 @@ from torch import nn
 
 from slimtune.nas._bn import recalibrate_bn_
 from slimtune.nas._cnn import CNNSupernet, ElasticConvBlock
+from slimtune.nas._cost import LatencyTable, count_macs, count_params
 from slimtune.nas._elastic import (
     ELASTIC_TYPES,
     ElasticBatchNorm2d,
@@ -23,6 +24,7 @@ from slimtune.nas._elastic import (
     ElasticSequential,
 )
 from slimtune.nas._mlp import MLPSupernet
+from slimtune.nas._search import Budget, search_architectures
 from slimtune.nas._supernet import Supernet
 from slimtune.nas._train import SandwichConfig, load_checkpoint, save_checkpoint, train_supernet
 from slimtune.nas._transformer import (
@@ -33,6 +35,7 @@ from slimtune.nas._transformer import (
 
 __all__ = [
     "ELASTIC_TYPES",
+    "Budget",
     "CNNSupernet",
     "ElasticBatchNorm2d",
     "ElasticConv2d",
@@ -42,14 +45,18 @@ __all__ = [
     "ElasticSelfAttention",
     "ElasticSequential",
     "ElasticTransformerBlock",
+    "LatencyTable",
     "MLPSupernet",
     "SandwichConfig",
     "Supernet",
     "TransformerSupernet",
+    "count_macs",
+    "count_params",
     "extract",
     "load_checkpoint",
     "recalibrate_bn_",
     "save_checkpoint",
+    "search_architectures",
     "train_supernet",
 ]
 
