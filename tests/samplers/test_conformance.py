@@ -24,6 +24,7 @@ SAMPLER_NAMES = [
     "GPSampler",
     "EvolutionSampler",
     "AutoSampler",
+    "BOHBSampler",
 ]
 AVAILABLE = [n for n in SAMPLER_NAMES if hasattr(samplers_pkg, n)]
 N_TRIALS = 24

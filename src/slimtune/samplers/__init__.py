@@ -17,12 +17,14 @@ from slimtune.samplers._random import RandomSampler
 
 if TYPE_CHECKING:
     from slimtune.samplers._auto import AutoSampler
+    from slimtune.samplers._bohb import BOHBSampler
     from slimtune.samplers._evolution import EvolutionSampler
     from slimtune.samplers._gp import GPSampler
     from slimtune.samplers._tpe import TPESampler
 
 __all__ = [
     "AutoSampler",
+    "BOHBSampler",
     "EvolutionSampler",
     "GPSampler",
     "GridSampler",
@@ -34,6 +36,7 @@ __all__ = [
 
 _LAZY = {
     "AutoSampler": "slimtune.samplers._auto",
+    "BOHBSampler": "slimtune.samplers._bohb",
     "EvolutionSampler": "slimtune.samplers._evolution",
     "GPSampler": "slimtune.samplers._gp",
     "TPESampler": "slimtune.samplers._tpe",
