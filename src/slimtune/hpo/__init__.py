@@ -1,0 +1,3 @@
+"""Training-time hyperparameter optimisation: population-based training and hypergradients."""
+
+from __future__ import annotations
