@@ -13,6 +13,7 @@ from slimtune import __version__
 from slimtune.cli import _commands, _render
 from slimtune.cli._commands import CommandError
 from slimtune.cli._demo import DEFAULT_EPOCHS, run_demo  # torch is imported only when it runs
+from slimtune.cli._worker import cmd_worker
 from slimtune.exceptions import SlimtuneError
 from slimtune.storage import DEFAULT_STORAGE
 
@@ -89,6 +90,66 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p = add("delete", _commands.cmd_delete, "delete a study and its trials", study)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+
+    p = add(
+        "worker",
+        cmd_worker,
+        "run trials of a shared study: a stateless ask -> run -> tell loop (any host)",
+    )
+    p.add_argument("--study", required=True, metavar="NAME", help="study name")
+    p.add_argument(
+        "--objective",
+        required=True,
+        metavar="MODULE:FUNCTION",
+        help="the objective, importable from the working folder, e.g. train:objective",
+    )
+    p.add_argument(
+        "--n-trials",
+        type=_positive_int,
+        metavar="N",
+        help="stop when the study holds N trials that did not fail, counting every worker "
+        "(default: run until stopped)",
+    )
+    p.add_argument(
+        "--create",
+        action="store_true",
+        help="create the study when it does not exist yet",
+    )
+    p.add_argument(
+        "--direction",
+        choices=("minimize", "maximize"),
+        default=None,
+        help="direction of a study made by --create (default: minimize)",
+    )
+    p.add_argument(
+        "--heartbeat-interval",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between heartbeats of the running trial (default: 5)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="a trial without heartbeat for this long is failed as 'worker lost' (default: 60)",
+    )
+    p.add_argument(
+        "--max-retries",
+        type=int,
+        default=0,
+        metavar="N",
+        help="enqueue the parameters of a lost trial again up to N times (default: 0)",
+    )
+    p.add_argument(
+        "--max-failures",
+        type=_positive_int,
+        default=10,
+        metavar="N",
+        help="stop after N failed trials in a row (default: 10)",
+    )
+    p.add_argument("--verbose", "-v", action="store_true", help="log each trial to stderr")
 
     p = add("demo", run_demo, "tune a small PyTorch MLP on the digits data (needs scikit-learn)")
     p.add_argument("--study", default="demo", metavar="NAME", help="study name (default: demo)")

@@ -2,7 +2,14 @@
 
 Conflicts are settled by journal order: the first record wins, later conflicting ones are ignored.
 A ``create_trial`` record is accepted only when its ``number`` is the study's next trial number and
-its ``claim`` (if any) is not held by a live trial, so no two trials share a number or a claim.
+its ``claim`` and budget ``slot`` (if any) are not held by a trial that did not fail, so no two
+trials share a number, a claim or a slot.
+
+Heartbeats: a trial created with a ``heartbeat`` policy in its system attributes is *watched*;
+``heartbeat`` records move its last-seen time forward. A ``finish`` record may carry a ``retry``
+(parameters to enqueue again); it takes effect only when that finish is the one that wins, so a
+lost trial is failed and retried exactly once however many processes notice it. These records are
+additions to format 1: older journals replay unchanged, and an older slimtune skips them.
 """
 
 from __future__ import annotations
@@ -37,6 +44,9 @@ class StudyState:
     trials: list[FrozenTrial] = field(default_factory=list)
     claims: dict[str, FrozenTrial] = field(default_factory=dict)
     queue: dict[str, dict[str, Any]] = field(default_factory=dict)  # enqueue_id -> params
+    queue_attrs: dict[str, dict[str, Any]] = field(default_factory=dict)  # enqueue_id -> attrs
+    slots: dict[int, FrozenTrial] = field(default_factory=dict)  # budget slot -> holder
+    watched: dict[str, float] = field(default_factory=dict)  # RUNNING trial_id -> last beat
     n_finished: int = 0
 
 
@@ -107,6 +117,9 @@ class JournalState:
         st = self.studies.get(r["study_id"])
         if st is not None:
             st.queue[r["enqueue_id"]] = dict(r["params"])
+            attrs = r.get("system_attrs")
+            if attrs:
+                st.queue_attrs[r["enqueue_id"]] = dict(attrs)
 
     # trials -----------------------------------------------------------------------------------
     def _op_create_trial(self, r: dict[str, Any]) -> None:
@@ -116,6 +129,12 @@ class JournalState:
         claim = r.get("claim")
         if claim is not None:
             holder = st.claims.get(claim)
+            if holder is not None and holder.state is not TrialState.FAILED:
+                return
+        slot = r.get("slot")
+        if slot is not None:
+            slot = int(slot)
+            holder = st.slots.get(slot)
             if holder is not None and holder.state is not TrialState.FAILED:
                 return
         dists = {k: self._dist(v) for k, v in r.get("distributions", {}).items()}
@@ -136,6 +155,21 @@ class JournalState:
             st.claims[claim] = trial
             if claim.startswith("enqueue:"):
                 st.queue.pop(claim[len("enqueue:") :], None)
+                st.queue_attrs.pop(claim[len("enqueue:") :], None)
+        if slot is not None:
+            st.slots[slot] = trial
+        if isinstance(trial.system_attrs.get("heartbeat"), dict):
+            st.watched[trial.trial_id] = float(r.get("time", 0.0))
+
+    def _op_heartbeat(self, r: dict[str, Any]) -> None:
+        when = float(r.get("time", 0.0))
+        for trial_id in r["trial_ids"]:
+            entry = self.trials.get(trial_id)
+            if entry is None:
+                continue
+            st, t = entry
+            if t.state is TrialState.RUNNING and trial_id in st.watched:
+                st.watched[trial_id] = max(st.watched[trial_id], when)
 
     def _running(self, r: dict[str, Any]) -> FrozenTrial | None:
         entry = self.trials.get(r["trial_id"])
@@ -171,9 +205,18 @@ class JournalState:
             return
         st, t = entry
         state = TrialState(r["state"])
+        retry = r.get("retry")
+        requeue: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+        if isinstance(retry, dict):  # parsed before any change: a malformed record changes nothing
+            attrs = dict(retry.get("system_attrs") or {})
+            requeue = (str(retry["enqueue_id"]), dict(retry["params"]), attrs)
         values = r.get("values")
         t.values = None if values is None else [float(v) for v in values]
         t.error = r.get("error")
         t.datetime_complete = _time(r)
         st.n_finished += 1
+        st.watched.pop(t.trial_id, None)
+        if requeue is not None:
+            st.queue[requeue[0]] = requeue[1]
+            st.queue_attrs[requeue[0]] = requeue[2]
         t.state = state  # last: a thread reading the live record never sees a half-finished one

@@ -176,16 +176,20 @@ class Storage:
                 )
             return out
 
-    def enqueue(self, study_id: str, params: dict[str, Any]) -> str:
+    def enqueue(
+        self, study_id: str, params: dict[str, Any], *, system_attrs: dict[str, Any] | None = None
+    ) -> str:
+        """Queue ``params`` for the next trial; ``system_attrs`` are copied onto that trial."""
         enqueue_id = uuid.uuid4().hex
-        self._write(
-            {
-                "op": "enqueue",
-                "study_id": study_id,
-                "enqueue_id": enqueue_id,
-                "params": _plain("enqueued parameters", params),
-            }
-        )
+        record: dict[str, Any] = {
+            "op": "enqueue",
+            "study_id": study_id,
+            "enqueue_id": enqueue_id,
+            "params": _plain("enqueued parameters", params),
+        }
+        if system_attrs:
+            record["system_attrs"] = _plain("enqueued system attributes", system_attrs)
+        self._write(record)
         return enqueue_id
 
     # trials -----------------------------------------------------------------------------------
@@ -199,12 +203,15 @@ class Storage:
         distributions: dict[str, Distribution],
         claim: str | None = None,
         system_attrs: dict[str, Any] | None = None,
+        slot: int | None = None,
     ) -> FrozenTrial | None:
-        """Append a trial; return it, or ``None`` when journal order gave its number or claim
-        to another process first."""
+        """Append a trial; return it, or ``None`` when journal order gave its number, claim or
+        budget ``slot`` to another process first."""
         trial_id = uuid.uuid4().hex
+        extra: dict[str, Any] = {} if slot is None else {"slot": int(slot)}
         state = self._write(
             {
+                **extra,
                 "op": "create_trial",
                 "study_id": study_id,
                 "trial_id": trial_id,
@@ -263,6 +270,28 @@ class Storage:
     def set_constraints(self, trial_id: str, values: Sequence[float]) -> None:
         self._write({"op": "constraints", "trial_id": trial_id, "values": list(values)})
 
+    def heartbeat(self, trial_ids: Sequence[str]) -> None:
+        """Record that ``trial_ids`` are alive (one append, no read back)."""
+        if trial_ids:
+            record = {"op": "heartbeat", "trial_ids": list(trial_ids), "time": time.time()}
+            self.backend.append([record])
+
+    def lost_trials(self, study_id: str, *, now: float | None = None) -> list[FrozenTrial]:
+        """RUNNING trials with a heartbeat policy whose last heartbeat is older than its grace."""
+        now = time.time() if now is None else now
+        with self._lock:
+            st = self.study_by_id(study_id)
+            if not st.watched:
+                return []
+            state = self._state
+            out = []
+            for trial_id, last in st.watched.items():
+                t = state.trials[trial_id][1]
+                policy = t.system_attrs.get("heartbeat") or {}
+                if now - last > float(policy.get("grace", float("inf"))):
+                    out.append(t)
+            return out
+
     def finish_trial(
         self,
         trial_id: str,
@@ -270,19 +299,26 @@ class Storage:
         *,
         values: Sequence[float] | None = None,
         error: dict[str, str] | None = None,
+        retry: dict[str, Any] | None = None,
     ) -> FrozenTrial:
-        """Record the end of a trial; the first finish in journal order wins."""
+        """Record the end of a trial; the first finish in journal order wins. ``retry``
+        (``{"params": ..., "system_attrs": ...}``) is enqueued only if this finish wins."""
         if state is TrialState.RUNNING:
             raise ValueError("finish_trial needs a finished state, got RUNNING.")
-        new = self._write(
-            {
-                "op": "finish",
-                "trial_id": trial_id,
-                "state": state.value,
-                "values": None if values is None else [float(v) for v in values],
-                "error": error,
+        record: dict[str, Any] = {
+            "op": "finish",
+            "trial_id": trial_id,
+            "state": state.value,
+            "values": None if values is None else [float(v) for v in values],
+            "error": error,
+        }
+        if retry is not None:
+            record["retry"] = {
+                "enqueue_id": uuid.uuid4().hex,
+                "params": _plain("retried parameters", retry.get("params", {})),
+                "system_attrs": _plain("retry attributes", retry.get("system_attrs", {})),
             }
-        )
+        new = self._write(record)
         entry = new.trials.get(trial_id)
         if entry is None:
             raise StorageError(f"trial {trial_id!r} vanished from {self!r} (study deleted?).")

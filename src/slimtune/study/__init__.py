@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from slimtune._pareto import pareto_front
 from slimtune._trial import FrozenTrial, TrialState
-from slimtune.study._optimize import ObjectiveError, run_trial
+from slimtune.study._heartbeat import Heartbeat
+from slimtune.study._optimize import ObjectiveError, run_asked_trial, run_trial
 from slimtune.study._study import (
     Study,
     TrialFinishedError,
@@ -13,11 +14,14 @@ from slimtune.study._study import (
     load_study,
 )
 from slimtune.study._trial import Trial
+from slimtune.study._worker import TooManyFailures, run_worker
 
 __all__ = [
     "FrozenTrial",
+    "Heartbeat",
     "ObjectiveError",
     "Study",
+    "TooManyFailures",
     "Trial",
     "TrialFinishedError",
     "TrialState",
@@ -25,5 +29,7 @@ __all__ = [
     "delete_study",
     "load_study",
     "pareto_front",
+    "run_asked_trial",
     "run_trial",
+    "run_worker",
 ]

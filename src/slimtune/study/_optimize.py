@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing as mp
-import pickle
 import threading
 import time
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from slimtune._trial import FrozenTrial, TrialState
-from slimtune.exceptions import SearchSpaceExhausted, SlimtuneError, TrialStopped
+from slimtune.exceptions import SearchSpaceExhausted, TrialStopped
+from slimtune.executors import Executor, InlineExecutor, WorkerShutdown, objective_running
+from slimtune.study._dispatch import ObjectiveError, check_picklable, run_on_executor
+from slimtune.study._heartbeat import Heartbeat, HeartbeatThread
+from slimtune.study._study import TrialFinishedError
 
 if TYPE_CHECKING:
     from slimtune.study._study import Study
+    from slimtune.study._trial import Trial
 
-__all__ = ["ObjectiveError", "optimize", "run_trial"]
+__all__ = ["ObjectiveError", "optimize", "run_asked_trial", "run_trial"]
 
 logger = logging.getLogger(__name__)
 
 Objective = Callable[[Any], Any]
 Callback = Callable[["Study", FrozenTrial], None]
-
-
-class ObjectiveError(SlimtuneError, RuntimeError):
-    """An objective raised in a worker process and the exception could not be sent back."""
 
 
 def run_trial(
@@ -37,22 +38,59 @@ def run_trial(
 ) -> FrozenTrial:
     """Ask one trial, run ``objective`` on it and tell the outcome. Re-raises exceptions that
     are not in ``catch`` (after recording the trial FAILED) and KeyboardInterrupt."""
-    trial = study.ask()
+    return run_asked_trial(study, study.ask(), objective, catch, callbacks)
+
+
+def _error_info(err: BaseException) -> dict[str, str]:
+    return {
+        "type": type(err).__name__,
+        "message": str(err),
+        "traceback": "".join(traceback.format_exception(err)),
+    }
+
+
+def _tell(study: Study, trial: Trial, *args: Any, **kwargs: Any) -> FrozenTrial:
+    """``study.tell``, except that a trial another process already finished (for example
+    failed as "worker lost" while this one was paused) is logged, not raised."""
     try:
-        result = objective(trial)
+        return study.tell(trial, *args, **kwargs)
+    except TrialFinishedError as err:
+        logger.warning("trial %d: %s Its result is dropped.", trial.number, err)
+        return trial.frozen()
+
+
+def run_asked_trial(
+    study: Study,
+    trial: Trial,
+    objective: Objective,
+    catch: tuple[type[BaseException], ...],
+    callbacks: Sequence[Callback],
+) -> FrozenTrial:
+    """Run ``objective`` on an asked ``trial`` and tell the outcome (see :func:`run_trial`).
+
+    A :class:`~slimtune.executors.WorkerShutdown` (SIGTERM / SIGINT under
+    ``graceful_shutdown``) records the trial FAILED with the signal's name, enqueues a retry
+    when the trial's heartbeat policy allows one, and propagates."""
+    try:
+        with objective_running():
+            result = objective(trial)
     except TrialStopped:
-        frozen = study.tell(trial, state=TrialState.STOPPED)
+        frozen = _tell(study, trial, state=TrialState.STOPPED)
+    except WorkerShutdown as err:
+        study._fail(trial.trial_id, _error_info(err), retry=True)
+        logger.warning("trial %d interrupted by %s; recorded FAILED", trial.number, err)
+        raise
     except KeyboardInterrupt as err:
-        study.tell(trial, error=err)
+        _tell(study, trial, error=err)
         logger.warning("trial %d interrupted; recorded FAILED", trial.number)
         raise
     except Exception as err:
-        frozen = study.tell(trial, error=err)
+        frozen = _tell(study, trial, error=err)
         if not isinstance(err, catch):
             raise
         logger.warning("trial %d failed with %s: %s", trial.number, type(err).__name__, err)
     else:
-        frozen = study.tell(trial, result)
+        frozen = _tell(study, trial, result)
     for cb in callbacks:
         cb(study, frozen)
     return frozen
@@ -87,10 +125,18 @@ def _loop(
     budget: _Budget,
     catch: tuple[type[BaseException], ...],
     callbacks: Sequence[Callback],
+    beats: HeartbeatThread | None = None,
 ) -> None:
     while budget.take():
         try:
-            run_trial(study, objective, catch, callbacks)
+            trial = study.ask()
+            if beats is not None:
+                beats.add(trial.trial_id)
+            try:
+                run_asked_trial(study, trial, objective, catch, callbacks)
+            finally:
+                if beats is not None:
+                    beats.discard(trial.trial_id)
         except SearchSpaceExhausted:
             logger.info("study %r: search space exhausted", study.name)
             return
@@ -119,34 +165,82 @@ def optimize(
     n_jobs: int = 1,
     catch: type[BaseException] | tuple[type[BaseException], ...] = (),
     callbacks: Sequence[Callback] = (),
+    executor: Executor | None = None,
+    heartbeat: Heartbeat | None = None,
 ) -> None:
     """Run trials until ``n_trials`` (counted over all jobs of this call), ``timeout`` or the
     end of the sampler's space.
 
-    With ``n_jobs > 1`` each job is a spawned worker process with its own storage connection
-    (the objective and callbacks must be importable, i.e. defined at module level); with the
-    in-memory storage, which no other process can see, jobs are threads instead.
+    ``n_jobs > 1`` runs every objective in a :class:`~slimtune.executors.ProcessExecutor` of
+    that many spawned processes (the objective and callbacks must be importable, i.e. defined at
+    module level); a process that dies fails only its trial. With the in-memory storage, which no
+    other process can see, jobs are threads instead. ``executor`` picks where objectives run
+    (``InlineExecutor``, ``ProcessExecutor``, ``RayExecutor``); it is not shut down here.
+    ``heartbeat`` makes RUNNING trials write heartbeats, so that another process fails (and
+    retries, per the policy) the trials of this one if it dies.
     """
     _check_args(n_trials, timeout, n_jobs)
+    if heartbeat is not None and not isinstance(heartbeat, Heartbeat):
+        raise TypeError(
+            f"`heartbeat` must be a slimtune.study.Heartbeat or None, got {heartbeat!r}."
+        )
+    if executor is not None:
+        if not isinstance(executor, Executor):
+            raise TypeError(
+                "`executor` must have submit(fn, *args), shutdown() and max_workers (e.g. "
+                f"slimtune.executors.ProcessExecutor()), got {executor!r}."
+            )
+        if n_jobs != 1:
+            raise ValueError(
+                f"pass either `n_jobs` ({n_jobs}) or `executor`, not both. Size the executor "
+                "instead, e.g. ProcessExecutor(max_workers=4)."
+            )
     catch_t = catch if isinstance(catch, tuple) else (catch,)
     if n_jobs == -1:
         n_jobs = mp.cpu_count()
     deadline = None if timeout is None else time.time() + timeout
     if n_trials is not None:
         n_jobs = max(1, min(n_jobs, n_trials))
-    if n_jobs == 1:
-        _loop(
-            study,
-            objective,
-            _Budget(n_trials, deadline, _LocalCounter(), threading.Event()),
-            catch_t,
-            callbacks,
-        )
+    study._heartbeat = heartbeat
+    try:
+        with _beats(study, heartbeat) as beats:
+            if (executor is None and n_jobs == 1) or isinstance(executor, InlineExecutor):
+                budget = _Budget(n_trials, deadline, _LocalCounter(), threading.Event())
+                _loop(study, objective, budget, catch_t, callbacks, beats)
+            elif executor is None and study.storage.url in (None, "memory"):
+                _run_threads(
+                    study, objective, n_jobs, n_trials, deadline, catch_t, callbacks, beats
+                )
+            elif executor is None:
+                from slimtune.executors import ProcessExecutor
+
+                check_picklable(study, objective, callbacks, f"n_jobs={n_jobs}")
+                pool = ProcessExecutor(max_workers=n_jobs)
+                try:
+                    run_on_executor(
+                        study, objective, pool, n_trials, deadline, catch_t, callbacks, beats
+                    )
+                except BaseException:
+                    pool.terminate()
+                    raise
+                pool.shutdown(wait=True)
+            else:
+                if type(executor).__name__ == "ProcessExecutor":
+                    check_picklable(study, objective, callbacks, repr(executor))
+                run_on_executor(
+                    study, objective, executor, n_trials, deadline, catch_t, callbacks, beats
+                )
+    finally:
+        study._heartbeat = None
+
+
+@contextlib.contextmanager
+def _beats(study: Study, heartbeat: Heartbeat | None) -> Iterator[HeartbeatThread | None]:
+    if heartbeat is None:
+        yield None
         return
-    if study.storage.url in (None, "memory"):
-        _run_threads(study, objective, n_jobs, n_trials, deadline, catch_t, callbacks)
-    else:
-        _run_processes(study, objective, n_jobs, n_trials, deadline, catch_t, callbacks)
+    with HeartbeatThread(study.storage, heartbeat.interval) as beats:
+        yield beats
 
 
 class _LocalCounter:
@@ -168,13 +262,14 @@ def _run_threads(
     deadline: float | None,
     catch: tuple[type[BaseException], ...],
     callbacks: Sequence[Callback],
+    beats: HeartbeatThread | None,
 ) -> None:
     budget = _Budget(n_trials, deadline, _LocalCounter(), threading.Event())
     errors: list[BaseException] = []
 
     def work() -> None:
         try:
-            _loop(study, objective, budget, catch, callbacks)
+            _loop(study, objective, budget, catch, callbacks, beats)
         except BaseException as err:
             errors.append(err)
 
@@ -189,133 +284,3 @@ def _run_threads(
         raise
     if errors:
         raise errors[0]
-
-
-def _process_main(
-    study_name: str,
-    storage: Any,
-    sampler: Any,
-    scheduler: Any,
-    objective: Objective,
-    n_trials: int | None,
-    deadline: float | None,
-    counter: Any,
-    stop: Any,
-    catch: tuple[type[BaseException], ...],
-    callbacks: Sequence[Callback],
-    results: Any,
-) -> None:
-    from slimtune.study._study import load_study
-
-    try:
-        study = load_study(study_name, storage=storage, sampler=sampler, scheduler=scheduler)
-        _loop(study, objective, _Budget(n_trials, deadline, counter, stop), catch, callbacks)
-    except KeyboardInterrupt:
-        results.put(("interrupted", None, ""))
-    except BaseException as err:
-        try:
-            payload: bytes | None = pickle.dumps(err)
-        except Exception:
-            payload = None
-        results.put(("error", payload, f"{type(err).__name__}: {err}\n{traceback.format_exc()}"))
-    else:
-        results.put(("ok", None, ""))
-
-
-def _run_processes(
-    study: Study,
-    objective: Objective,
-    n_jobs: int,
-    n_trials: int | None,
-    deadline: float | None,
-    catch: tuple[type[BaseException], ...],
-    callbacks: Sequence[Callback],
-) -> None:
-    ctx = mp.get_context("spawn")
-    for what, obj in (
-        ("objective", objective),
-        ("callbacks", list(callbacks)),
-        ("sampler", study.sampler),
-        ("scheduler", study.scheduler),
-    ):
-        try:
-            pickle.dumps(obj)
-        except Exception as err:
-            raise SlimtuneError(
-                f"n_jobs={n_jobs} runs trials in worker processes, but the {what} cannot be "
-                f"pickled ({err}). Define it at module level (not a lambda or a closure), or "
-                "use n_jobs=1."
-            ) from err
-    counter = ctx.Value("q", 0, lock=True)
-    stop = ctx.Event()
-    results = ctx.Queue()
-    procs = [
-        ctx.Process(
-            target=_process_main,
-            args=(
-                study.name,
-                study.storage,
-                study.sampler,
-                study.scheduler,
-                objective,
-                n_trials,
-                deadline,
-                counter,
-                stop,
-                catch,
-                list(callbacks),
-                results,
-            ),
-            daemon=False,
-        )
-        for _ in range(n_jobs)
-    ]
-    for p in procs:
-        p.start()
-    outcomes: list[tuple[str, bytes | None, str]] = []
-    try:
-        while len(outcomes) < n_jobs:
-            try:
-                outcomes.append(results.get(timeout=0.2))
-            except Exception:  # queue.Empty
-                if all(not p.is_alive() for p in procs):
-                    # a worker died without reporting (killed, os._exit): collect what is left
-                    while True:
-                        try:
-                            outcomes.append(results.get(timeout=0.1))
-                        except Exception:
-                            break
-                    break
-    except KeyboardInterrupt:
-        stop.set()
-        for p in procs:
-            p.join(timeout=10)
-            if p.is_alive():
-                p.terminate()
-        raise
-    for p in procs:
-        p.join()
-    for kind, payload, text in outcomes:
-        if kind == "error":
-            original = _unpickle_error(payload)
-            if original is not None:
-                raise original
-            raise ObjectiveError(f"a worker process failed:\n{text}")
-        if kind == "interrupted":
-            raise KeyboardInterrupt
-    dead = [p.exitcode for p in procs if p.exitcode not in (0, None)]
-    if dead and len(outcomes) < n_jobs:
-        raise ObjectiveError(
-            f"{len(dead)} worker process(es) exited without reporting (exit codes {dead}); "
-            "completed trials are kept in the storage."
-        )
-
-
-def _unpickle_error(payload: bytes | None) -> BaseException | None:
-    if payload is None:
-        return None
-    try:
-        obj = pickle.loads(payload)  # our own worker's exception, sent over a local queue
-    except Exception:
-        return None
-    return obj if isinstance(obj, BaseException) else None

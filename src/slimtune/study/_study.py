@@ -8,7 +8,7 @@ import traceback as tb
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,11 @@ from slimtune.space import Conditional, Distribution, SearchSpace
 from slimtune.storage import Storage, get_storage
 from slimtune.storage._replay import StudyState
 from slimtune.study._export import trials_to_csv, trials_to_dataframe, trials_to_json
+from slimtune.study._heartbeat import Heartbeat, reap_lost_trials, retry_of
 from slimtune.study._trial import Trial
+
+if TYPE_CHECKING:
+    from slimtune.executors import Executor
 
 __all__ = ["Study", "TrialFinishedError", "create_study", "delete_study", "load_study"]
 
@@ -120,6 +124,7 @@ class Study:
             SearchSpace.from_json(st.space) if st.space is not None else None
         )
         self._intersection = _IntersectionSpace()
+        self._heartbeat: Heartbeat | None = None  # set by optimize() / workers while they run
         self.sampler: Sampler = sampler if sampler is not None else RandomSampler()
         self.scheduler: Scheduler = scheduler if scheduler is not None else NeverStop()
         if not hasattr(self.sampler, "sample"):
@@ -210,10 +215,33 @@ class Study:
         """Create a RUNNING trial; its parameters come from the queue, the space, or suggests.
 
         Journal order settles races: when another process took this trial number (or the grid
-        point) first, the proposal is redone on the updated history.
+        point) first, the proposal is redone on the updated history. Trials of lost workers
+        (see :class:`~slimtune.study.Heartbeat`) are failed, and retried per their policy, first.
         """
+        trial = self._ask(budget=None)
+        assert trial is not None
+        return trial
+
+    def _free_slot(self, st: StudyState, budget: int) -> int | None:
+        for k in range(budget):
+            holder = st.slots.get(k)
+            if holder is None or holder.state is TrialState.FAILED:
+                return k
+        return None
+
+    def _ask(self, *, budget: int | None) -> Trial | None:
+        """``ask``; with a study-wide ``budget``, the trial takes one of ``budget`` slots that no
+        unfailed trial holds, and ``None`` is returned when every slot is held."""
         for _ in range(_MAX_ASK_ATTEMPTS):
             st = self._state()
+            if st.watched:
+                reap_lost_trials(self._storage, self._study_id)
+                st = self._state()
+            slot = None
+            if budget is not None:
+                slot = self._free_slot(st, budget)
+                if slot is None:
+                    return None
             number = len(st.trials)
             seed = spawn_seed(self.seed, number)
             rng = trial_rng(seed)
@@ -226,6 +254,7 @@ class Study:
                 distributions=proposal.distributions,
                 claim=proposal.claim,
                 system_attrs=proposal.system_attrs,
+                slot=slot,
             )
             if frozen is not None:
                 return Trial(self, frozen, pending=proposal.pending, rng=rng)
@@ -236,10 +265,13 @@ class Study:
 
     def _propose(self, st: StudyState, rng: np.random.Generator) -> _Proposal:
         out = _Proposal()
+        if self._heartbeat is not None:
+            out.system_attrs["heartbeat"] = self._heartbeat.to_json()
         if st.queue:
             enqueue_id, fixed = next(iter(st.queue.items()))
             out.claim = "enqueue:" + enqueue_id
             out.system_attrs["fixed_params"] = dict(fixed)
+            out.system_attrs.update(st.queue_attrs.get(enqueue_id, {}))
             if self.space is None:
                 out.pending = dict(fixed)  # used when the objective suggests them
                 return out
@@ -323,6 +355,19 @@ class Study:
             )
         return done.copy()
 
+    def _fail(self, trial_id: str, error: dict[str, str], *, retry: bool = False) -> FrozenTrial:
+        """Record a RUNNING trial FAILED for a reason outside its objective (its worker died or
+        was shut down); with ``retry``, enqueue its parameters again if its heartbeat policy
+        allows. Returns the trial as stored (another process may have finished it first)."""
+        frozen = self._storage.get_trial(trial_id)
+        if frozen.state.is_finished():
+            return frozen.copy()
+        again = retry_of(frozen) if retry else None
+        done = self._storage.finish_trial(
+            trial_id, TrialState.FAILED, error=dict(error), retry=again
+        )
+        return done.copy()
+
     def _resolve(self, trial: Trial | int) -> FrozenTrial:
         if isinstance(trial, Trial):
             return self._storage.get_trial(trial.trial_id)
@@ -373,9 +418,14 @@ class Study:
         n_jobs: int = 1,
         catch: type[BaseException] | tuple[type[BaseException], ...] = (),
         callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
+        executor: Executor | None = None,
+        heartbeat: Heartbeat | None = None,
     ) -> None:
         """Run ``objective`` on new trials until ``n_trials`` (this call), ``timeout`` seconds,
-        or the sampler's space is exhausted. See :func:`slimtune.study.optimize`."""
+        or the sampler's space is exhausted. ``n_jobs > 1`` runs objectives in that many
+        processes; ``executor`` (``ProcessExecutor``, ``RayExecutor``, ...) picks where they run;
+        ``heartbeat`` lets other processes fail and retry the trials of a dead one. See
+        :func:`slimtune.study.optimize`."""
         from slimtune.study._optimize import optimize
 
         optimize(
@@ -386,6 +436,8 @@ class Study:
             n_jobs=n_jobs,
             catch=catch,
             callbacks=callbacks,
+            executor=executor,
+            heartbeat=heartbeat,
         )
 
     def to_csv(self, path: str | Path | None = None) -> str:
