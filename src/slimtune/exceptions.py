@@ -8,15 +8,20 @@ missing optional dependency, ...), so ``except ValueError`` keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "CalibrationError",
     "DuplicatedStudyError",
     "InvalidSpaceError",
     "JournalVersionError",
     "MissingExtraError",
+    "PlanMismatchError",
+    "PruneTraceError",
     "SearchSpaceExhausted",
     "SlimtuneError",
     "StorageError",
     "StudyNotFoundError",
     "TrialStopped",
+    "UnsupportedLayerError",
+    "UnsupportedModuleError",
 ]
 
 
@@ -60,3 +65,23 @@ class TrialStopped(SlimtuneError):
 
     The trial keeps the last value it reported with :meth:`Trial.report`.
     """
+
+
+class PruneTraceError(SlimtuneError, TypeError):
+    """torch.fx could not trace a model for pruning; the message names the module."""
+
+
+class UnsupportedModuleError(SlimtuneError, TypeError):
+    """A module with parameters has no pruning handler; the message names it and the fix."""
+
+
+class PlanMismatchError(SlimtuneError, ValueError):
+    """A prune plan does not fit the model it is applied to (missing module, wrong size)."""
+
+
+class UnsupportedLayerError(SlimtuneError, TypeError):
+    """A transform met a layer it cannot handle (for example quantising an LSTM in strict mode)."""
+
+
+class CalibrationError(SlimtuneError, ValueError):
+    """Calibration data is missing, empty or does not fit the model."""

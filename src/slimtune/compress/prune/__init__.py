@@ -1,0 +1,58 @@
+"""Pruning that really shrinks models, in plain PyTorch.
+
+Structured pruning (``prune_``) traces the model with torch.fx, couples the channels that must be
+removed together (residual additions, concatenation, depthwise convolutions, norms, flatten ->
+Linear, attention heads) and physically removes them: the result is an ordinary, smaller
+``nn.Module``. The returned :class:`PrunePlan` is JSON and replays on a fresh model.
+Model statistics (``count_params``, ``count_macs``, ``size_on_disk``, ``measure_latency``) live
+here too.
+"""
+
+from __future__ import annotations
+
+from slimtune.compress.prune._config import ChannelGroup, StructuredPruneConfig
+from slimtune.compress.prune._group import Group, Rows
+from slimtune.compress.prune._importance import (
+    FPGM,
+    BNScale,
+    Criterion,
+    L1Magnitude,
+    L2Magnitude,
+    RandomImportance,
+    Taylor,
+)
+from slimtune.compress.prune._plan import (
+    PlanEntry,
+    PrunePlan,
+    apply_plan_,
+    load_pruned,
+    save_pruned,
+)
+from slimtune.compress.prune._stats import count_macs, count_params, measure_latency, size_on_disk
+from slimtune.compress.prune._structured import find_groups, plan_pruning, prune_
+
+__all__ = [
+    "FPGM",
+    "BNScale",
+    "ChannelGroup",
+    "Criterion",
+    "Group",
+    "L1Magnitude",
+    "L2Magnitude",
+    "PlanEntry",
+    "PrunePlan",
+    "RandomImportance",
+    "Rows",
+    "StructuredPruneConfig",
+    "Taylor",
+    "apply_plan_",
+    "count_macs",
+    "count_params",
+    "find_groups",
+    "load_pruned",
+    "measure_latency",
+    "plan_pruning",
+    "prune_",
+    "save_pruned",
+    "size_on_disk",
+]

@@ -1,0 +1,119 @@
+"""The dependency graph couples channels through the structures the issue lists."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from slimtune.compress.prune import PrunePlan, StructuredPruneConfig, apply_plan_, prune_
+
+torch.set_num_threads(1)
+
+
+def _check(model: nn.Module, x: torch.Tensor, ratio: float = 0.5) -> PrunePlan:
+    model.eval()
+    fresh = copy.deepcopy(model)
+    y0 = model(x)
+    plan = prune_(model, StructuredPruneConfig(ratio=ratio), example_inputs=x)
+    y = model(x)
+    assert y.shape == y0.shape
+    apply_plan_(fresh, plan)
+    assert torch.equal(fresh(x), y)
+    return plan
+
+
+class _CatSplit(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 8, 3, padding=1)
+        self.b = nn.Conv2d(3, 16, 3, padding=1)
+        self.mix = nn.Conv2d(24, 16, 1)
+        self.gn = nn.GroupNorm(4, 16)
+        self.left = nn.Conv2d(8, 4, 1)
+        self.right = nn.Conv2d(8, 4, 1)
+        self.grouped = nn.Conv2d(8, 8, 3, padding=1, groups=2)
+        self.fc = nn.Linear(8 * 4 * 4, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.mix(torch.cat([self.a(x), self.b(x)], dim=1))
+        lo, hi = torch.chunk(self.gn(h), 2, dim=1)
+        h = torch.cat([self.left(lo), self.right(hi)], dim=1)
+        h = self.grouped(h)
+        return self.fc(torch.flatten(nn.functional.adaptive_avg_pool2d(h, 4), 1))
+
+
+def test_cat_chunk_groupnorm_grouped_conv_flatten() -> None:
+    model = _CatSplit()
+    x = torch.randn(2, 3, 8, 8)
+    _check(model, x)
+    assert model.a.out_channels == 4 and model.b.out_channels == 8
+    assert model.mix.in_channels == 12
+    assert model.gn.num_channels == model.mix.out_channels == 8
+    assert model.left.in_channels == 4 and model.right.in_channels == 4
+    assert model.grouped.in_channels == 8  # a grouped conv keeps its inputs
+    assert model.grouped.out_channels == 4 and model.grouped.out_channels % 2 == 0
+    assert model.fc.in_features == 4 * 16
+
+
+class _Embed(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 16)
+        self.ln = nn.LayerNorm(16)
+        self.mha = nn.MultiheadAttention(16, 4, batch_first=True)
+        self.fc = nn.Linear(16, 32)
+        self.out = nn.Linear(32, 3)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        h = self.ln(self.emb(t))
+        h = h + self.mha(h, h, h)[0]
+        return self.out(torch.relu(self.fc(h))).mean(dim=1)
+
+
+def test_embedding_layernorm_and_multihead_attention_kept_whole() -> None:
+    model = _Embed()
+    plan = _check(model, torch.randint(0, 20, (2, 5)))
+    assert model.mha.embed_dim == 16 and model.emb.embedding_dim == 16
+    assert model.fc.out_features == 16
+    assert {e.name for e in plan.entries} == {"fc", "out"}
+
+
+class _Embed2(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 16)
+        self.ln = nn.LayerNorm(16)
+        self.fc = nn.Linear(16, 3)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.ln(self.emb(t)).transpose(1, 2).mean(dim=2))
+
+
+def test_embedding_dimension_pruned_through_transpose() -> None:
+    model = _Embed2()
+    _check(model, torch.randint(0, 20, (2, 5)))
+    assert model.emb.embedding_dim == 8 and model.ln.normalized_shape == (8,)
+    assert model.fc.in_features == 8
+
+
+def test_depthwise_and_residual() -> None:
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.pw = nn.Conv2d(8, 16, 1)
+            self.dw = nn.Conv2d(16, 16, 3, padding=1, groups=16)
+            self.bn = nn.BatchNorm2d(16)
+            self.proj = nn.Conv2d(16, 8, 1)
+            self.stem = nn.Conv2d(3, 8, 3, padding=1)
+            self.head = nn.Conv2d(8, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            s = self.stem(x)
+            return self.head(s + self.proj(self.bn(self.dw(self.pw(s)))))
+
+    model = Block()
+    _check(model, torch.randn(2, 3, 8, 8))
+    assert model.dw.groups == model.dw.out_channels == model.pw.out_channels == 8
+    assert model.stem.out_channels == model.proj.out_channels == model.head.in_channels == 4
