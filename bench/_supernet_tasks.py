@@ -1,0 +1,144 @@
+"""Tasks, supernets and training helpers for ``bench/supernet.py``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from slimtune.nas import CNNSupernet, MLPSupernet, Supernet
+from slimtune.testing import Dataset, accuracy, fit, load_digits
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    data: Dataset  # images (N, 1, S, S)
+
+
+def digits_task() -> Task:
+    return Task("digits", load_digits(layout="image", image_size=8))
+
+
+def noisy_digits_task(seed: int = 0) -> Task:
+    """A harder task generated from digits: every image shifted by up to 2 pixels in each
+    direction, its contrast scaled by U(0.5, 1.0) and Gaussian noise (sigma 0.35) added. The
+    transform is drawn once per image (a fixed data set, not augmentation)."""
+    base = load_digits(layout="image", image_size=8)
+    g = torch.Generator().manual_seed(seed)
+
+    def corrupt(x: torch.Tensor) -> torch.Tensor:
+        n = len(x)
+        padded = F.pad(x, (2, 2, 2, 2))
+        dx = torch.randint(0, 5, (n,), generator=g)
+        dy = torch.randint(0, 5, (n,), generator=g)
+        out = torch.stack(
+            [
+                padded[i, :, int(dy[i]) : int(dy[i]) + 8, int(dx[i]) : int(dx[i]) + 8]
+                for i in range(n)
+            ]
+        )
+        contrast = torch.empty(n, 1, 1, 1).uniform_(0.5, 1.0, generator=g)
+        return (out * contrast + 0.35 * torch.randn(out.shape, generator=g)).contiguous()
+
+    data = Dataset(corrupt(base.x_train), base.y_train, corrupt(base.x_val), base.y_val, 10)
+    return Task("noisy-digits", data)
+
+
+def make_supernet(family: str, seed: int) -> Supernet:
+    torch.manual_seed(seed)
+    if family == "mlp":
+        return MLPSupernet(
+            64, 10, width_choices=(32, 64, 96, 128, 160, 192, 224, 256), depth_choices=(1, 2, 3, 4)
+        )
+    if family == "cnn":
+        return CNNSupernet(
+            1,
+            10,
+            stage_widths=((8, 12, 16), (16, 24, 32), (32, 48, 64)),
+            depth_choices=(1, 2, 3),
+            kernel_choices=(3, 5),
+            stem_width=16,
+        )
+    raise ValueError(family)
+
+
+def batches(
+    data: Dataset, *, batch_size: int, seed: int
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(data.x_train), generator=g)
+    return [
+        (data.x_train[order[i : i + batch_size]], data.y_train[order[i : i + batch_size]])
+        for i in range(0, len(order), batch_size)
+    ]
+
+
+class _Reshuffled:
+    """Re-iterable batches, reshuffled every epoch with a seeded generator."""
+
+    def __init__(self, data: Dataset, batch_size: int, seed: int) -> None:
+        self.data, self.batch_size, self.epoch, self.seed = data, batch_size, 0, seed
+
+    def __iter__(self) -> Any:
+        self.epoch += 1
+        return iter(
+            batches(self.data, batch_size=self.batch_size, seed=self.seed * 1000 + self.epoch)
+        )
+
+
+def epoch_batches(data: Dataset, *, batch_size: int = 64, seed: int = 0) -> _Reshuffled:
+    return _Reshuffled(data, batch_size, seed)
+
+
+def reinit(module: nn.Module, seed: int) -> nn.Module:
+    """Fresh weights for a stand-alone run of an extracted architecture (same shapes)."""
+    torch.manual_seed(seed)
+    for m in module.modules():
+        if isinstance(m, nn.Linear | nn.Conv2d | nn.BatchNorm2d | nn.LayerNorm):
+            m.reset_parameters()
+        if isinstance(m, nn.BatchNorm2d):
+            m.reset_running_stats()
+    return module
+
+
+def standalone_accuracy(
+    sub: nn.Module, data: Dataset, *, epochs: int, lr: float, seed: int
+) -> float:
+    model = reinit(sub, seed)
+    return fit(model, data, epochs=epochs, lr=lr, seed=seed)
+
+
+def val_accuracy(model: nn.Module, data: Dataset) -> float:
+    return accuracy(model, data.x_val, data.y_val)
+
+
+def hypervolume_2d(points: list[tuple[float, float]], ref: tuple[float, float]) -> float:
+    """Area dominated by ``points`` (both coordinates minimised) up to ``ref``."""
+    pts = sorted(p for p in points if p[0] < ref[0] and p[1] < ref[1])
+    area, best_y = 0.0, ref[1]
+    for x, y in pts:
+        if y < best_y:
+            area += (ref[0] - x) * (best_y - y)
+            best_y = y
+    return area
+
+
+def stratified_archs(net: Supernet, k: int, *, seed: int, pool: int = 3000) -> list[dict[str, Any]]:
+    """``k`` distinct architectures, one from each of ``k`` parameter-count quantile bins."""
+    from slimtune.nas import count_params
+
+    rng = np.random.default_rng(seed)
+    seen: dict[tuple[Any, ...], tuple[int, dict[str, Any]]] = {}
+    for _ in range(pool):
+        arch = net.sample_arch(rng)
+        key = tuple(sorted(arch.items()))
+        if key not in seen:
+            seen[key] = (count_params(net.extract(arch)), arch)
+    ranked = sorted(seen.values(), key=lambda t: t[0])
+    bins = np.array_split(np.arange(len(ranked)), k)
+    return [ranked[int(rng.choice(b))][1] for b in bins if len(b)]

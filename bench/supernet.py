@@ -1,0 +1,313 @@
+"""Supernet benchmark: does weight sharing rank sub-networks like stand-alone training does?
+
+Protocol (/work/shared/BENCHMARKS.md, "Supernet ranking"): on digits (8x8) and on a harder task
+generated from it (shifted, contrast-scaled, noisy digits), an MLP and a CNN supernet are each
+trained once with the sandwich rule and in-place distillation. K sub-networks, one from each of
+K parameter-count quantile bins, are evaluated with inherited weights (with and without
+BatchNorm recalibration) and trained stand-alone from scratch (2 seeds, same epochs). Reported:
+Kendall tau between inherited and mean stand-alone accuracy, the seed-to-seed stand-alone tau
+(noise ceiling), the tau of parameter count alone, and then a multi-objective search (accuracy
+against parameters) with the evolution sampler against random search at equal evaluations
+(hypervolume of (error, parameters / largest) up to (1, 1.05)), whose front points are retrained
+stand-alone to compare inherited with retrained accuracy.
+
+    python -m bench.supernet            # full protocol (about 30-60 min on 2 cores)
+    python -m bench.supernet --quick    # smoke test (digits, MLP, tiny budgets)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from bench._common import REPO_ROOT, environment, fmt, markdown_table, pin_threads, write_json
+
+pin_threads(1)
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.stats import kendalltau  # noqa: E402
+
+from bench._supernet_tasks import (  # noqa: E402
+    batches,
+    digits_task,
+    epoch_batches,
+    hypervolume_2d,
+    make_supernet,
+    noisy_digits_task,
+    standalone_accuracy,
+    stratified_archs,
+    val_accuracy,
+)
+from slimtune import TrialState  # noqa: E402
+from slimtune.nas import (  # noqa: E402
+    SandwichConfig,
+    count_params,
+    recalibrate_bn_,
+    search_architectures,
+    train_supernet,
+)
+from slimtune.samplers import EvolutionSampler, RandomSampler  # noqa: E402
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "quick": {
+        "tasks": ["digits"],
+        "families": ["mlp"],
+        "epochs": {"mlp": 2, "cnn": 1},
+        "sa_epochs": {"mlp": 2, "cnn": 1},
+        "k": 6,
+        "seeds": 2,
+        "trials": 8,
+        "front_retrain": 2,
+    },
+    "full": {
+        "tasks": ["digits", "noisy-digits"],
+        "families": ["mlp", "cnn"],
+        "epochs": {"mlp": 40, "cnn": 30},
+        "sa_epochs": {"mlp": 40, "cnn": 15},
+        "k": 24,
+        "seeds": 2,
+        "trials": 150,
+        "front_retrain": 4,
+    },
+}
+LR = {"mlp": 2e-3, "cnn": 3e-3}
+
+
+def _tau(a: list[float], b: list[float]) -> float:
+    value = kendalltau(a, b).statistic
+    return float(value) if np.isfinite(value) else float("nan")
+
+
+def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
+    task = digits_task() if task_name == "digits" else noisy_digits_task()
+    data = task.data
+    net = make_supernet(family, seed=0)
+    t0 = time.perf_counter()
+    train_supernet(
+        net,
+        epoch_batches(data, seed=0),
+        epochs=cfg["epochs"][family],
+        lr=LR[family],
+        config=SandwichConfig(n_random=2, warmup_epochs=max(cfg["epochs"][family] // 10, 0)),
+        seed=0,
+    )
+    train_s = time.perf_counter() - t0
+    log(f"  {task_name}/{family}: supernet trained in {train_s:.0f} s")
+    recal = batches(data, batch_size=128, seed=99)[:8]
+    has_bn = family == "cnn"
+    rows = []
+    for i, arch in enumerate(stratified_archs(net, cfg["k"], seed=1)):
+        net.set_arch(arch)
+        net.eval()
+        no_recal = val_accuracy(net, data)
+        if has_bn:
+            recalibrate_bn_(net, recal, arch=arch)
+        inherited = val_accuracy(net, data)
+        sub = net.extract(arch)
+        sa = [
+            standalone_accuracy(
+                net.extract(arch), data, epochs=cfg["sa_epochs"][family], lr=LR[family], seed=s
+            )
+            for s in range(cfg["seeds"])
+        ]
+        rows.append(
+            {
+                "arch": arch,
+                "params": count_params(sub),
+                "no_recal": no_recal,
+                "inherited": inherited,
+                "standalone": sa,
+            }
+        )
+        log(
+            f"    arch {i}: params {rows[-1]['params']}, inherited {inherited:.4f}, "
+            f"no-recal {no_recal:.4f}, stand-alone {np.mean(sa):.4f}"
+        )
+    sa_mean = [float(np.mean(r["standalone"])) for r in rows]
+    ranking = {
+        "tau_supernet": _tau([r["inherited"] for r in rows], sa_mean),
+        "tau_no_recal": _tau([r["no_recal"] for r in rows], sa_mean),
+        "tau_noise_ceiling": _tau(
+            [r["standalone"][0] for r in rows], [r["standalone"][1] for r in rows]
+        )
+        if cfg["seeds"] > 1
+        else float("nan"),
+        "tau_params": _tau([float(r["params"]) for r in rows], sa_mean),
+        "mean_inherited": float(np.mean([r["inherited"] for r in rows])),
+        "mean_no_recal": float(np.mean([r["no_recal"] for r in rows])),
+        "mean_standalone": float(np.mean(sa_mean)),
+    }
+    # search: evolution against random at equal evaluations
+    largest = count_params(net.extract(net.largest_arch()))
+    example = data.x_val[:1]
+
+    def evaluate(model: torch.nn.Module) -> float:
+        return val_accuracy(model, data)
+
+    searches = {}
+    for label, sampler in (("evolution", EvolutionSampler()), ("random", RandomSampler())):
+        study = search_architectures(
+            net,
+            evaluate,
+            n_trials=cfg["trials"],
+            example_inputs=example,
+            objectives=("score", "params"),
+            recalibration=recal if has_bn else None,
+            sampler=sampler,
+            seed=0,
+        )
+        done = [t for t in study.trials if t.state is TrialState.COMPLETE]
+        pts = [(1.0 - t.values[0], t.values[1] / largest) for t in done]
+        front = study.best_trials
+        searches[label] = {
+            "evaluations": len(done),
+            "hypervolume": hypervolume_2d(pts, (1.0, 1.05)),
+            "front": [
+                {"arch": t.params, "inherited": t.values[0], "params": t.values[1]} for t in front
+            ],
+        }
+    # retrain a few front points of the evolution search stand-alone
+    front = sorted(searches["evolution"]["front"], key=lambda f: f["params"])
+    pick = [
+        front[int(j)]
+        for j in np.unique(np.linspace(0, len(front) - 1, cfg["front_retrain"]).round())
+    ]
+    retrained = []
+    for f in pick:
+        arch = net.canonical(f["arch"])
+        sa = [
+            standalone_accuracy(
+                net.extract(arch), data, epochs=cfg["sa_epochs"][family], lr=LR[family], seed=s
+            )
+            for s in range(cfg["seeds"])
+        ]
+        retrained.append({**f, "standalone": float(np.mean(sa))})
+    return {
+        "task": task_name,
+        "family": family,
+        "train_seconds": train_s,
+        "rows": rows,
+        "ranking": ranking,
+        "search": searches,
+        "front_retrained": retrained,
+    }
+
+
+def report(results: list[dict[str, Any]]) -> str:
+    out = ["### Ranking: inherited against stand-alone accuracy (Kendall tau)", ""]
+    out.append(
+        markdown_table(
+            [
+                "task",
+                "supernet",
+                "K",
+                "tau supernet (BN recal)",
+                "tau without recal",
+                "noise ceiling (seed vs seed)",
+                "tau params",
+                "mean acc inherited / no recal / stand-alone",
+            ],
+            [
+                [
+                    r["task"],
+                    r["family"],
+                    len(r["rows"]),
+                    fmt(r["ranking"]["tau_supernet"]),
+                    fmt(r["ranking"]["tau_no_recal"]),
+                    fmt(r["ranking"]["tau_noise_ceiling"]),
+                    fmt(r["ranking"]["tau_params"]),
+                    f"{r['ranking']['mean_inherited']:.4f} / {r['ranking']['mean_no_recal']:.4f} / "
+                    f"{r['ranking']['mean_standalone']:.4f}",
+                ]
+                for r in results
+            ],
+        )
+    )
+    out += [
+        "",
+        "### Search: evolution against random, accuracy vs parameters (hypervolume; higher is "
+        "better)",
+        "",
+    ]
+    out.append(
+        markdown_table(
+            [
+                "task",
+                "supernet",
+                "evaluations",
+                "HV evolution",
+                "HV random",
+                "front size evolution / random",
+            ],
+            [
+                [
+                    r["task"],
+                    r["family"],
+                    r["search"]["evolution"]["evaluations"],
+                    fmt(r["search"]["evolution"]["hypervolume"], 4),
+                    fmt(r["search"]["random"]["hypervolume"], 4),
+                    f"{len(r['search']['evolution']['front'])} / "
+                    f"{len(r['search']['random']['front'])}",
+                ]
+                for r in results
+            ],
+        )
+    )
+    out += ["", "### Front points: inherited against stand-alone retrained accuracy", ""]
+    rows = []
+    for r in results:
+        for f in r["front_retrained"]:
+            rows.append(
+                [
+                    r["task"],
+                    r["family"],
+                    int(f["params"]),
+                    f"{f['inherited']:.4f}",
+                    f"{f['standalone']:.4f}",
+                    f"{100 * (f['inherited'] - f['standalone']):+.2f}",
+                ]
+            )
+    out.append(
+        markdown_table(
+            ["task", "supernet", "params", "inherited", "stand-alone", "difference (points)"], rows
+        )
+    )
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke test")
+    parser.add_argument("--tasks", default=None, help="comma list: digits,noisy-digits")
+    parser.add_argument("--families", default=None, help="comma list: mlp,cnn")
+    parser.add_argument("--json", default=None, help="output JSON path")
+    args = parser.parse_args(argv)
+    cfg = dict(PRESETS["quick" if args.quick else "full"])
+    if args.tasks:
+        cfg["tasks"] = args.tasks.split(",")
+    if args.families:
+        cfg["families"] = args.families.split(",")
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    results = []
+    for task in cfg["tasks"]:
+        for family in cfg["families"]:
+            results.append(run_one(task, family, cfg, lambda m: print(m, flush=True)))
+    table = report(results)
+    mode = "quick" if args.quick else "full"
+    print(f"## bench.supernet ({mode}): {time.perf_counter() - start:.0f} s\n")
+    print(table)
+    path = args.json or str(
+        REPO_ROOT / "bench" / "results" / ("supernet_quick.json" if args.quick else "supernet.json")
+    )
+    env = environment(["torch", "numpy", "scipy"])
+    write_json(path, {"config": cfg, "environment": env, "results": results, "table": table})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
