@@ -23,6 +23,7 @@ from slimtune.compress.prune._importance import (
     RandomImportance,
     Taylor,
 )
+from slimtune.compress.prune._merge import MergeReport, merge_redundant_
 from slimtune.compress.prune._plan import (
     PlanEntry,
     PrunePlan,
@@ -50,6 +51,7 @@ __all__ = [
     "Group",
     "L1Magnitude",
     "L2Magnitude",
+    "MergeReport",
     "PlanEntry",
     "PrunePlan",
     "RandomImportance",
@@ -67,6 +69,7 @@ __all__ = [
     "load_pruned",
     "magnitude_prune_",
     "measure_latency",
+    "merge_redundant_",
     "nm_mask",
     "plan_pruning",
     "prune_",

@@ -18,7 +18,7 @@ from slimtune.compress.prune._plan import PlanEntry, PrunePlan, apply_plan_, che
 from slimtune.compress.prune._segments import Member, Seg, Sources, seg_positions, total_size
 from slimtune.exceptions import PlanMismatchError
 
-__all__ = ["find_groups", "plan_pruning", "prune_"]
+__all__ = ["entries_for", "find_groups", "groups_of", "plan_pruning", "prune_"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +85,11 @@ def find_groups(
         graph = _manual_graph(model, groups)
     else:
         graph = build_graph(model, _as_inputs(example_inputs), ignore=ignore)
+    return groups_of(model, graph)
+
+
+def groups_of(model: nn.Module, graph: DepGraph) -> list[Group]:
+    """The prunable groups of a built dependency graph."""
     src = graph.sources
     out = []
     for root, members in graph.groups().items():
@@ -159,7 +164,7 @@ def plan_pruning(
     for g in found:
         if keep_n[g.root] < g.size:
             keep[g.root] = _select(scores[g.root], keep_n[g.root], g.blocks)
-    entries = _entries(found, keep)
+    entries = entries_for(found, keep)
     return PrunePlan(entries=tuple(entries), meta={"config": config.to_dict()})
 
 
@@ -196,7 +201,8 @@ def _allocate(
     return out
 
 
-def _entries(found: list[Group], keep: dict[int, list[int]]) -> list[PlanEntry]:
+def entries_for(found: list[Group], keep: dict[int, list[int]]) -> list[PlanEntry]:
+    """Plan entries keeping channels ``keep[root]`` of each group (all of any other)."""
     root_of = {s: g.root for g in found for s in g.sids}
 
     def find(sid: int) -> int:
