@@ -33,6 +33,7 @@ from slimtune.compress.prune._plan import (
 )
 from slimtune.compress.prune._stats import count_macs, count_params, measure_latency, size_on_disk
 from slimtune.compress.prune._structured import find_groups, plan_pruning, prune_
+from slimtune.compress.prune._tolerance import CurvePoint, ToleranceResult, prune_to_tolerance
 from slimtune.compress.prune._unstructured import (
     UnstructuredPruneConfig,
     WeightMask,
@@ -47,6 +48,7 @@ __all__ = [
     "BNScale",
     "ChannelGroup",
     "Criterion",
+    "CurvePoint",
     "GradualPruner",
     "Group",
     "L1Magnitude",
@@ -58,6 +60,7 @@ __all__ = [
     "Rows",
     "StructuredPruneConfig",
     "Taylor",
+    "ToleranceResult",
     "UnstructuredPruneConfig",
     "WeightMask",
     "apply_plan_",
@@ -73,6 +76,7 @@ __all__ = [
     "nm_mask",
     "plan_pruning",
     "prune_",
+    "prune_to_tolerance",
     "save_pruned",
     "size_on_disk",
     "sparsity",
