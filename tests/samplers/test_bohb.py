@@ -60,7 +60,7 @@ def test_is_a_sampler_and_pickles():
 
 
 def test_fits_on_the_highest_budget_with_enough_points():
-    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=8)
+    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5)
     trials = _history(n_low=30, n_high=12)
     xs = _proposals(sampler, trials)
     assert sampler.last_budget == 3
@@ -68,7 +68,7 @@ def test_fits_on_the_highest_budget_with_enough_points():
 
 
 def test_falls_back_to_a_lower_budget():
-    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=8)
+    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5)
     trials = _history(n_low=30, n_high=5)  # too few at budget 3
     xs = _proposals(sampler, trials)
     assert sampler.last_budget == 1
@@ -86,7 +86,7 @@ def test_uniform_before_any_model_and_with_random_fraction_one():
 
 
 def test_random_fraction_mixes_uniform_draws():
-    sampler = BOHBSampler(random_fraction=0.5, min_points_in_model=8)
+    sampler = BOHBSampler(random_fraction=0.5, min_points_in_model=5)
     xs = _proposals(sampler, _history(30, 12), n=200)
     far = np.mean(np.abs(xs - 0.8) > 0.3)
     assert 0.15 < far < 0.6
@@ -107,7 +107,7 @@ def test_failed_trials_are_ignored():
         )
         for i in range(20)
     ]
-    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=8)
+    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5)
     sampler.sample(SPACE, [*trials, *failed], np.random.default_rng(0))
     assert sampler.last_budget is None  # still uniform: 3 usable points
 

@@ -65,12 +65,15 @@ class BOHBSampler:
     Budget levels are the steps trials reported with ``trial.report`` (COMPLETE trials without
     reports form a final level). With probability ``random_fraction`` a configuration is drawn
     uniformly; otherwise a multivariate TPE (the ``TPESampler`` estimators) is fitted on the
-    *highest* budget level with at least ``min_points_in_model`` observations, each trial scored
-    by the value it reported at that budget, and its proposal is returned. Until some level has
-    that many observations the draws are uniform. Several objectives: TPE on the final values.
+    *highest* budget level with at least ``2 * min_points_in_model`` observations, each trial
+    scored by the value it reported at that budget, and its proposal is returned. As in BOHB the
+    good set holds ``max(min_points_in_model, ceil(top_fraction * n))`` of the ``n``
+    observations, so both densities rest on at least ``min_points_in_model`` points. Until some
+    level has enough observations the draws are uniform. Several objectives: TPE on the final
+    values.
 
-    ``min_points_in_model`` defaults to the number of parameters + 2 (BOHB needs ``d + 1`` good
-    and bad points). Randomness comes only from the trial's generator.
+    ``min_points_in_model`` defaults to the number of parameters + 1 (BOHB's default).
+    Randomness comes only from the trial's generator.
     """
 
     def __init__(
@@ -78,6 +81,7 @@ class BOHBSampler:
         *,
         random_fraction: float = 1.0 / 3.0,
         min_points_in_model: int | None = None,
+        top_fraction: float = 0.15,
         n_ei_candidates: int = 24,
         prior_weight: float = 1.0,
     ) -> None:
@@ -101,6 +105,16 @@ class BOHBSampler:
                 f"{min_points_in_model!r}. Pass e.g. min_points_in_model=8 (None: dims + 2)."
             )
         self.min_points_in_model = None if min_points_in_model is None else int(min_points_in_model)
+        if (
+            isinstance(top_fraction, bool)
+            or not isinstance(top_fraction, int | float | np.integer | np.floating)
+            or not 0.0 < float(top_fraction) < 1.0
+        ):
+            raise ValueError(
+                f"BOHBSampler: `top_fraction` must be a number in (0, 1), got {top_fraction!r}. "
+                "Pass e.g. top_fraction=0.15."
+            )
+        self.top_fraction = float(top_fraction)
         # validates n_ei_candidates and prior_weight with TPESampler's own messages
         TPESampler(n_ei_candidates=n_ei_candidates, prior_weight=prior_weight)
         self.n_ei_candidates = int(n_ei_candidates)
@@ -124,11 +138,13 @@ class BOHBSampler:
         self.__dict__.update(state)
         self._lock = threading.Lock()
 
-    def _tpe(self, n_startup_trials: int) -> TPESampler:
+    def _tpe(self, min_points: int) -> TPESampler:
         # a fresh TPE per call: its incremental cache assumes a history that only grows
+        top = self.top_fraction
         return TPESampler(
-            n_startup_trials=n_startup_trials,
+            n_startup_trials=0,
             n_ei_candidates=self.n_ei_candidates,
+            gamma=lambda n: min(max(min_points, math.ceil(top * n)), n - 1),
             prior_weight=self.prior_weight,
             constant_liar=False,
         )
@@ -143,20 +159,20 @@ class BOHBSampler:
     ) -> dict[str, Any]:
         if len(space) == 0:
             return {}
-        min_points = self.min_points_in_model or len(space) + 2
+        min_points = self.min_points_in_model or len(space) + 1
         if rng.random() < self.random_fraction:
             return space.sample(rng)
         if len(directions) > 1:
             finished = [t for t in trials if t.state is TrialState.COMPLETE]
-            if len(finished) < min_points:
+            if len(finished) < 2 * min_points:
                 return space.sample(rng)
-            return self._tpe(0).sample(space, trials, rng, directions=directions)
+            return self._tpe(min_points).sample(space, trials, rng, directions=directions)
         levels = _levels(trials)
-        eligible = [b for b, obs in levels.items() if len(obs) >= min_points]
+        eligible = [b for b, obs in levels.items() if len(obs) >= 2 * min_points]
         if not eligible:
             return space.sample(rng)
         budget = max(eligible)
         observed = [_as_complete(t, v) for t, v in levels[budget]]
         with self._lock:
             self.last_budget = budget
-        return self._tpe(0).sample(space, observed, rng, directions=directions)
+        return self._tpe(min_points).sample(space, observed, rng, directions=directions)
