@@ -134,7 +134,7 @@ def _criteria(model: nn.Module, x: torch.Tensor) -> dict[str, object]:
 
 
 @pytest.mark.parametrize("criterion", ["l1", "l2", "bn_scale", "fpgm", "taylor", "random"])
-@pytest.mark.parametrize("name", ["resnet", "transformer"])
+@pytest.mark.parametrize("name", NAMES)
 def test_every_criterion(name: str, criterion: str) -> None:
     model, x = make(name)
     crit = _criteria(model, x)[criterion]

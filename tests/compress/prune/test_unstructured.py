@@ -50,8 +50,10 @@ def test_layer_scope_hits_the_target_in_every_layer_and_bakes() -> None:
 
 def test_global_scope_ranks_all_layers_together() -> None:
     model = nn.Sequential(nn.Linear(8, 8), nn.Linear(8, 8))
+    gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        model[1].weight.mul_(100.0)
+        model[0].weight.uniform_(-0.1, 0.1, generator=gen)
+        model[1].weight.uniform_(1.0, 2.0, generator=gen)
     report = magnitude_prune_(model, UnstructuredPruneConfig(sparsity=0.5, scope="global"))
     assert report["0"] == 1.0 and report["1"] == 0.0
 
