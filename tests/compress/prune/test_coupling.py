@@ -117,3 +117,23 @@ def test_depthwise_and_residual() -> None:
     _check(model, torch.randn(2, 3, 8, 8))
     assert model.dw.groups == model.dw.out_channels == model.pw.out_channels == 8
     assert model.stem.out_channels == model.proj.out_channels == model.head.in_channels == 4
+
+
+class _Pooling(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(4, 16)
+        self.fc2 = nn.Linear(16, 3)
+        self.scale = nn.Parameter(torch.ones(16, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)  # (N, T, 16)
+        pooled = h.max(dim=1)[0]  # (N, 16): a (values, indices) pair
+        return self.fc2(pooled) + (self.scale * h.transpose(1, 2)).sum(2).sum(1, keepdim=True)
+
+
+def test_tuple_reductions_and_mismatched_broadcasts() -> None:
+    model = _Pooling()
+    _check(model, torch.randn(2, 5, 4))
+    # `scale` (16, 1) broadcasts over the channel dimension of h^T: fc1 must keep its 16 outputs
+    assert model.fc1.out_features == 16

@@ -266,6 +266,13 @@ class _Walker:
             return None
         if name in ("split", "chunk", "tensor_split"):
             return self.split(node, c, shape_in)
+        if _is_tuple(node):  # (values, indices) of max / min / sort / topk ...
+            metas = node.meta["tensor_meta"]
+            first = getattr(metas[0], "shape", None)
+            if name in _REDUCE and c is not None and shape_in is not None and first is not None:
+                return (self.reduce(node, c, shape_in, tuple(first)), None)
+            self.block(tracked, f"{name} is not followed")
+            return None
         if name == "cat" or t is torch.cat:
             return self.cat(node)
         if name in ("transpose", "swapaxes", "permute", "movedim"):
@@ -322,8 +329,9 @@ class _Walker:
             if c is not None and d == ref:
                 self.src.unite(ref_chan.segs, c.segs, f"{what} joins different layouts")
                 continue
-            if c is not None:
+            if c is not None:  # channels on another dimension: neither side can change
                 self.src.block_segs(c.segs, reason)
+                self.src.block_segs(ref_chan.segs, reason)
             local = ref - (nd - len(s))
             if local >= 0 and s[local] > 1:
                 self.src.unite(ref_chan.segs, self.fixed(s[local], reason), reason)
@@ -481,7 +489,8 @@ def _op_name(node: fx.Node) -> str:
 
 
 def _is_tuple(node: fx.Node) -> bool:
-    return isinstance(node.meta.get("tensor_meta"), list | tuple)
+    meta = node.meta.get("tensor_meta")  # TensorMetadata is itself a NamedTuple
+    return isinstance(meta, list | tuple) and not hasattr(meta, "shape")
 
 
 def _nodes(arg: Any) -> list[fx.Node]:
