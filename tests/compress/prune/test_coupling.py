@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 from torch import nn
 
@@ -72,11 +73,20 @@ class _Embed(nn.Module):
         return self.out(torch.relu(self.fc(h))).mean(dim=1)
 
 
-def test_embedding_layernorm_and_multihead_attention_kept_whole() -> None:
+def test_embedding_layernorm_and_multihead_attention() -> None:
     model = _Embed()
     plan = _check(model, torch.randint(0, 20, (2, 5)))
+    assert model.mha.embed_dim == 8 and model.mha.head_dim == 2 and model.mha.num_heads == 4
+    assert model.emb.embedding_dim == 8 and model.ln.normalized_shape == (8,)
+    assert model.fc.in_features == 8 and model.fc.out_features == 16
+    assert {e.name for e in plan.entries} == {"emb", "ln", "mha", "fc", "out"}
+
+
+def test_multihead_attention_with_bias_k_is_kept_whole() -> None:
+    model = _Embed()
+    model.mha = nn.MultiheadAttention(16, 4, batch_first=True, add_bias_kv=True)
+    plan = _check(model, torch.randint(0, 20, (2, 5)))
     assert model.mha.embed_dim == 16 and model.emb.embedding_dim == 16
-    assert model.fc.out_features == 16
     assert {e.name for e in plan.entries} == {"fc", "out"}
 
 
@@ -137,3 +147,11 @@ def test_tuple_reductions_and_mismatched_broadcasts() -> None:
     _check(model, torch.randn(2, 5, 4))
     # `scale` (16, 1) broadcasts over the channel dimension of h^T: fc1 must keep its 16 outputs
     assert model.fc1.out_features == 16
+
+
+@pytest.mark.parametrize("criterion", ["l1", "l2", "bn_scale", "fpgm", "random"])
+def test_multihead_attention_with_every_criterion(criterion: str) -> None:
+    model = _Embed().eval()
+    x = torch.randint(0, 20, (2, 5))
+    prune_(model, StructuredPruneConfig(ratio=0.5, criterion=criterion), example_inputs=x)
+    assert model.mha.embed_dim == 8 and model(x).shape == (2, 3)

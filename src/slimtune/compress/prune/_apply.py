@@ -57,6 +57,8 @@ def current_size(target: object, role: str, dim: int = 0) -> int:
     if isinstance(target, _NORM):
         features: int = getattr(target, "num_features")  # noqa: B009
         return features
+    if isinstance(target, nn.MultiheadAttention) and role == "mha":
+        return int(target.embed_dim)
     if isinstance(target, nn.Module) and is_attention(target) and role == "heads":
         heads: int = getattr(target, "num_heads")  # noqa: B009
         return heads
@@ -136,6 +138,19 @@ def _heads(m: nn.Module, role: str, idx: torch.Tensor) -> None:
     setattr(m, "num_heads", len(idx))  # noqa: B010
 
 
+def _mha(m: nn.Module, role: str, idx: torch.Tensor) -> None:
+    assert isinstance(m, nn.MultiheadAttention)
+    e = m.embed_dim
+    rows = torch.cat([idx, idx + e, idx + 2 * e])
+    setattr(m, "in_proj_weight", _param(m.in_proj_weight, m.in_proj_weight.detach()[rows][:, idx]))  # noqa: B010
+    if m.in_proj_bias is not None:
+        setattr(m, "in_proj_bias", _param(m.in_proj_bias, m.in_proj_bias.detach()[rows]))  # noqa: B010
+    _linear(m.out_proj, "out", idx)
+    _linear(m.out_proj, "in", idx)
+    m.embed_dim = m.kdim = m.vdim = len(idx)
+    m.head_dim = len(idx) // m.num_heads
+
+
 _HANDLERS: list[
     tuple[Callable[[nn.Module], bool], Callable[[nn.Module, str, torch.Tensor], None]]
 ] = [
@@ -143,6 +158,7 @@ _HANDLERS: list[
     (lambda m: isinstance(m, nn.Linear), _linear),
     (lambda m: isinstance(m, _NORM), _norm),
     (lambda m: isinstance(m, nn.Embedding), _embedding),
+    (lambda m: isinstance(m, nn.MultiheadAttention), _mha),
     (is_attention, _heads),
 ]
 

@@ -199,8 +199,7 @@ class _Walker:
         if is_attention(mod):
             return self.attention(name, mod, c, shape_in, shape_out)
         if isinstance(mod, nn.MultiheadAttention):
-            self.block((node.args, node.kwargs), f"{name}: nn.MultiheadAttention is kept whole")
-            return None
+            return self.mha(name, mod, node)
         if has_params:
             raise UnsupportedModuleError(
                 f"Module {name!r} ({type(mod).__name__}) has parameters but no pruning handler. "
@@ -244,6 +243,37 @@ class _Walker:
         self.produce(name, "heads", mod.num_heads, heads=True)
         assert shape_out is not None
         return Chan(len(shape_out) - 1, (self.produce(f"{name}.out", "out", mod.out.out_features),))
+
+    def mha(self, name: str, mod: nn.MultiheadAttention, node: fx.Node) -> Any:
+        """Embedding channels pruned with the same indices outside and inside, equal per head."""
+        args = list(node.args) + [node.kwargs.get(k) for k in ("query", "key", "value")]
+        qkv = [a for a in args if isinstance(a, fx.Node) and _shape(a) is not None][:3]
+        chans = [self.chan(a) for a in qkv]
+        shapes = [_shape(a) for a in qkv]
+        c = chans[0] if chans else None
+        ok = (
+            c is not None
+            and mod._qkv_same_embed_dim
+            and mod.bias_k is None
+            and len(qkv) == 3
+            and all(
+                s is not None and x is not None and x.dim == len(s) - 1
+                for x, s in zip(chans, shapes, strict=True)
+            )
+            and len(c.segs) == 1
+            and c.segs[0].inner == 1
+            and c.segs[0].length == self.src.size[c.segs[0].sid]
+        )
+        if not ok or c is None:
+            self.block((node.args, node.kwargs), f"{name}: nn.MultiheadAttention is kept whole")
+            return None
+        for other in chans[1:]:
+            assert other is not None
+            self.src.unite(c.segs, other.segs, f"{name}: query, key and value layouts differ")
+        sid = c.segs[0].sid
+        self.src.blocks[sid] = math.lcm(self.src.blocks.get(sid, 1), mod.num_heads)
+        self.consume(name, "mha", c)
+        return (Chan(c.dim, c.segs), None)
 
     # -- functions and methods -------------------------------------------------------------
     def call_op(self, node: fx.Node) -> Any:

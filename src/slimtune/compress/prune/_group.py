@@ -120,6 +120,9 @@ def _rows(
         g = torch.cat(known, 1) if len(known) == len(head_grads) else None
         yield Rows(kind, target, idx, torch.cat(parts, 1), g)
         return
+    if kind == "mha":
+        yield _mha_rows(target, cols, length, idx, grads)
+        return
     w = getattr(target, "weight", None)
     if w is None:
         return
@@ -140,3 +143,31 @@ def _rows(
         got = _pair(grads, w, lambda t: t[cols].reshape(length, -1))
     if got is not None:
         yield Rows(kind, target, idx, got[0], got[1])
+
+
+def _mha_rows(
+    target: nn.Module,
+    cols: slice,
+    length: int,
+    idx: torch.Tensor,
+    grads: Mapping[int, torch.Tensor] | None,
+) -> Rows:
+    """Input columns and q / k / v rows of ``in_proj``, rows and columns of ``out_proj``."""
+    assert isinstance(target, nn.MultiheadAttention)
+    e = target.embed_dim
+    views = (
+        (target.in_proj_weight, lambda t: t.reshape(3, e, e)[:, cols].transpose(0, 1)),
+        (target.in_proj_weight, lambda t: t[:, cols].transpose(0, 1)),
+        (target.out_proj.weight, lambda t: t[cols]),
+        (target.out_proj.weight, lambda t: t[:, cols].transpose(0, 1)),
+    )
+    parts: list[torch.Tensor] = []
+    part_grads: list[torch.Tensor | None] = []
+    for p, view in views:
+        got = _pair(grads, p, lambda t, view=view: view(t).reshape(length, -1))
+        assert got is not None
+        parts.append(got[0])
+        part_grads.append(got[1])
+    known = [x for x in part_grads if x is not None]
+    g = torch.cat(known, 1) if len(known) == len(part_grads) else None
+    return Rows("mha", target, idx, torch.cat(parts, 1), g)
