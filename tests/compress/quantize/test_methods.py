@@ -65,13 +65,15 @@ def test_pact_clips_quantises_and_learns_alpha() -> None:
     assert act.alpha.grad is not None and float(act.alpha.grad) == pytest.approx(1.0)
 
 
-def test_pq_codes_are_uint8_and_error_falls_as_codebooks_grow() -> None:
+@pytest.mark.parametrize("codebooks", ["layer", "block"])
+def test_pq_codes_are_uint8_and_error_falls_as_codebooks_grow(codebooks: str) -> None:
     w = _weight((256, 64))
     errors = []
     for k in (2, 8, 32, 128):
-        codes, books = product_quantize(w, PQSpec(block_size=4, codebook_size=k))
+        spec = PQSpec(block_size=4, codebook_size=k, codebooks=codebooks)  # type: ignore[arg-type]
+        codes, books = product_quantize(w, spec)
         assert codes.dtype == torch.uint8 and codes.shape == (256, 16)
-        assert books.shape == (16, k, 4)
+        assert books.shape == ((16 if codebooks == "block" else 1), k, 4)
         rec = pq_reconstruct(codes, books, w.shape)
         errors.append(float((rec - w).pow(2).mean()))
     assert errors == sorted(errors, reverse=True)

