@@ -8,6 +8,7 @@ from slimtune.compress.distill import (
     LowRankLinear,
     keep_every_kth_layer,
     low_rank,
+    pruned_student,
     shrink_widths,
     shrinkable_layers,
 )
@@ -152,3 +153,21 @@ def test_low_rank_is_exact_for_low_rank_weights_and_shrinks() -> None:
         low_rank(teacher, rank_ratio=0.0)
     with pytest.raises(ValueError, match="`include`"):
         low_rank(teacher, rank_ratio=0.5, include=["blocks.0.ln1"])
+
+
+def test_pruned_student_replays_a_prune_plan_on_a_copy() -> None:
+    from slimtune.compress.prune import StructuredPruneConfig
+
+    teacher = _seeded(SmallCNN)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    x = torch.rand(4, 1, 16, 16)
+    student, plan = pruned_student(teacher, StructuredPruneConfig(ratio=0.5), example_inputs=x)
+    assert _n(student) < _n(teacher) / 3
+    assert all(torch.equal(v, teacher.state_dict()[k]) for k, v in before.items())
+    again, same_plan = pruned_student(teacher, plan)
+    assert same_plan is plan
+    torch.testing.assert_close(again(x), student(x))
+    with pytest.raises(ValueError, match="`example_inputs`"):
+        pruned_student(teacher, StructuredPruneConfig(ratio=0.5))
+    with pytest.raises(TypeError, match="`plan_or_config`"):
+        pruned_student(teacher, 0.5)  # type: ignore[arg-type]

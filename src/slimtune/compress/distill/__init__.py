@@ -5,8 +5,9 @@ Losses are pure functions (:func:`kd_loss`, :func:`distillation_loss`, :func:`fe
 :func:`attention_loss`). :class:`Distiller` wraps a student and a frozen teacher and returns the
 combined loss; :func:`distill` is a ready loop with a progress callback. Students:
 :func:`keep_every_kth_layer` (DistilBERT-style depth reduction), :func:`shrink_widths`
-(importance-sliced widths) and :func:`low_rank` (truncated-SVD Linear pairs), each a new model
-initialised from the teacher.
+(importance-sliced widths of simple chains), :func:`pruned_student` (any structured prune plan
+of ``slimtune.compress.prune``) and :func:`low_rank` (truncated-SVD Linear pairs), each a new
+model initialised from the teacher.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from slimtune.compress.distill._losses import (
     kd_loss,
     soft_targets,
 )
+from slimtune.compress.distill._pruned import pruned_student
 from slimtune.compress.distill._students import LowRankLinear, keep_every_kth_layer, low_rank
 from slimtune.compress.distill._widths import shrink_widths, shrinkable_layers
 
@@ -48,6 +50,7 @@ __all__ = [
     "kd_loss",
     "keep_every_kth_layer",
     "low_rank",
+    "pruned_student",
     "shrink_widths",
     "shrinkable_layers",
     "soft_targets",
