@@ -108,3 +108,38 @@ def test_bad_input_is_rejected_before_anything_changes():
         HypergradientOptimizer(torch.optim.SGD([p], lr=0.1), HDConfig(tune_momentum=True))
     with pytest.raises(ValueError, match="tune_momentum"):
         HypergradientOptimizer(torch.optim.RMSprop([p], lr=0.1), HDConfig(tune_momentum=True))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ps, lr: torch.optim.SGD(ps, lr=lr, momentum=0.9, weight_decay=0.01),
+        lambda ps, lr: torch.optim.Adam(ps, lr=lr),
+        lambda ps, lr: torch.optim.AdamW(ps, lr=lr, weight_decay=0.1),
+        lambda ps, lr: torch.optim.RMSprop(ps, lr=lr, momentum=0.5),
+    ],
+    ids=["sgd-momentum-wd", "adam", "adamw", "rmsprop"],
+)
+def test_update_direction_is_the_derivative_of_the_step_in_lr(make):
+    """The wrapper's d theta / d lr equals a finite difference of the last step in its lr."""
+    lr, eps = 0.01, 1e-6
+
+    def three_steps(last_lr, *, wrap):
+        gen = torch.Generator().manual_seed(0)
+        p = torch.nn.Parameter(torch.randn(5, generator=gen, dtype=torch.float64))
+        opt = make([p], lr)
+        if wrap:
+            opt = HypergradientOptimizer(opt, HDConfig(hyper_lr=1e-12))
+        for i in range(3):  # optimizer state built with lr, the last step taken with last_lr
+            if i == 2 and not wrap:
+                for g in opt.param_groups:
+                    g["lr"] = last_lr
+            opt.zero_grad()
+            ((p - 1.0) ** 4).sum().backward()
+            opt.step()
+        return p.detach(), opt
+
+    _, opt = three_steps(lr, wrap=True)
+    direction = opt._dir_lr[0][0]
+    fd = (three_steps(lr + eps, wrap=False)[0] - three_steps(lr - eps, wrap=False)[0]) / (2 * eps)
+    assert torch.allclose(direction, fd, rtol=1e-5, atol=1e-9)

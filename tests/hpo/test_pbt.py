@@ -243,3 +243,15 @@ def test_bad_configuration_is_rejected():
         PBT(_members.train_linear, SPACE, executor=object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="schedule"):
         replay_schedule(_members.train_linear, [], ".")
+
+
+def test_any_executor_with_submit_runs_the_members(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    config = PBTConfig(population_size=4, interval=2, rounds=2, seed=0)
+    with ThreadPoolExecutor(2) as pool:
+        result = PBT(
+            _members.train_linear, SPACE, config=config, executor=pool, workdir=tmp_path
+        ).run()
+    assert all(s is not None for s in result.scores)
+    assert all(len(s) == 2 for s in result.schedules)
