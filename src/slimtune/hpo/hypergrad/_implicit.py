@@ -71,8 +71,8 @@ def _check_tensors(name: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, 
     return out
 
 
-def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> torch.Tensor:
-    return sum(((x * y).sum() for x, y in zip(a, b, strict=True)), torch.zeros(()))
+def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
+    return float(sum(float((x * y).sum()) for x, y in zip(a, b, strict=True)))
 
 
 def _grads(

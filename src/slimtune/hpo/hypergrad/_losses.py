@@ -28,5 +28,10 @@ def smoothed_cross_entropy(
 
 def l2_penalty(params: Iterable[torch.Tensor], strength: torch.Tensor | float) -> torch.Tensor:
     """``strength / 2 * sum ||p||^2`` over ``params`` (one weight-decay group)."""
-    total = sum((p.pow(2).sum() for p in params), torch.zeros(()))
+    terms = [p.pow(2).sum() for p in params]
+    if not terms:
+        raise ValueError("`params` must hold at least one tensor, got none.")
+    total = terms[0]
+    for t in terms[1:]:
+        total = total + t
     return 0.5 * strength * total
