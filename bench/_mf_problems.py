@@ -142,21 +142,39 @@ _LOG = {"lr": True, "width": True, "depth": False, "batch_size": True}
 _LOG.update({"weight_decay": True, "dropout": False})
 
 
+_FLOATS = ("lr", "weight_decay", "dropout")
+
+
+def _bracket(values: list[float], x: float, log: bool) -> tuple[int, float]:
+    """``(i, t)``: ``x`` lies between grid values ``i`` and ``i + 1`` at fraction ``t``."""
+    grid = np.log(values) if log else np.asarray(values, float)
+    v = min(max(math.log(x) if log else x, float(grid[0])), float(grid[-1]))
+    i = min(int(np.searchsorted(grid, v, side="right")) - 1, len(grid) - 2)
+    return i, float((v - grid[i]) / (grid[i + 1] - grid[i]))
+
+
 class TabularMLP(MFProblem):
     """Learning curves of an MLP on digits, read from the table under ``bench/data/``.
 
-    The space is continuous / integer; a configuration is snapped to the nearest grid value of
-    each parameter (log-scaled ones in log space). Fidelity = epochs (1..27); error = validation
-    error after that many epochs; cost = the recorded process seconds of those epochs
-    (resumable: continuing a trial pays only the epochs it adds).
+    The space is continuous (lr, weight decay, dropout) and integer (width, depth, batch size).
+    Integers snap to the nearest grid value (in log space for width and batch size). With
+    ``interpolate=True`` (problem ``mlp-digits-table``) the floats interpolate the table
+    multilinearly between their grid values (lr and weight decay in log space), curves and
+    costs alike, so distinct configurations give distinct curves and the best error is still
+    the table's; with ``interpolate=False`` (``mlp-digits-grid``) they snap too, and nearby
+    configurations are the same table row (a model-based sampler then re-runs configurations it
+    has already seen). Fidelity = epochs (1..27); error = validation error after that many
+    epochs; cost = the recorded process seconds of those epochs (resumable: continuing a trial
+    pays only the epochs it adds).
     """
 
-    name = "mlp-digits-table"
     max_fidelity = EPOCHS
     report_steps = tuple(range(1, EPOCHS + 1))
     resumable = True
 
-    def __init__(self, path: Path = TABLE_PATH) -> None:
+    def __init__(self, path: Path = TABLE_PATH, *, interpolate: bool = True) -> None:
+        self.interpolate = interpolate
+        self.name = "mlp-digits-table" if interpolate else "mlp-digits-grid"
         if not path.exists():
             raise FileNotFoundError(
                 f"the learning-curve table {path} is missing; build it with "
@@ -192,20 +210,44 @@ class TabularMLP(MFProblem):
         idx = [_snap(vals, float(config[n]), _LOG[n]) for n, vals in GRID.items()]
         return int(np.dot(idx, self._strides))
 
+    def corners(self, config: Mapping[str, Any]) -> list[tuple[int, float]]:
+        """``(row, weight)`` pairs whose weighted mean is ``config``'s curve (one pair, weight
+        1, without interpolation)."""
+        if not self.interpolate:
+            return [(self.row(config), 1.0)]
+        names = list(GRID)
+        base = [_snap(vals, float(config[n]), _LOG[n]) for n, vals in GRID.items()]
+        out = [(int(np.dot(base, self._strides)), 1.0)]
+        for name in _FLOATS:
+            k = names.index(name)
+            i, t = _bracket(GRID[name], float(config[name]), _LOG[name])
+            nxt = []
+            for row, w in out:
+                row -= base[k] * int(self._strides[k])
+                nxt.append((row + i * int(self._strides[k]), w * (1.0 - t)))
+                nxt.append((row + (i + 1) * int(self._strides[k]), w * t))
+            out = [(r, w) for r, w in nxt if w > 0.0]
+        return out
+
     def evaluate(self, config: Mapping[str, Any], fidelity: int) -> tuple[float, float]:
         f = self._check_fidelity(fidelity)
-        r = self.row(config)
-        return float(self.val_error[r, f - 1]), float(self.cum_seconds[r, f - 1])
+        err = cost = 0.0
+        for r, w in self.corners(config):
+            err += w * float(self.val_error[r, f - 1])
+            cost += w * float(self.cum_seconds[r, f - 1])
+        return err, cost
 
 
 def problem_names() -> list[str]:
-    return ["mlp-digits-table", *(f"hartmann6-{p}" for p in HARTMANN_PRESETS)]
+    return ["mlp-digits-table", "mlp-digits-grid", *(f"hartmann6-{p}" for p in HARTMANN_PRESETS)]
 
 
 def make_problem(name: str) -> MFProblem:
-    """``"mlp-digits-table"`` or ``"hartmann6-<preset>"``."""
+    """``"mlp-digits-table"``, ``"mlp-digits-grid"`` or ``"hartmann6-<preset>"``."""
     if name == "mlp-digits-table":
         return TabularMLP()
+    if name == "mlp-digits-grid":
+        return TabularMLP(interpolate=False)
     if name.startswith("hartmann6-"):
         return HartmannMF(preset=name.removeprefix("hartmann6-"))
     raise ValueError(f"`name` must be one of {problem_names()}, got {name!r}.")

@@ -61,7 +61,7 @@ def test_is_a_sampler_and_pickles():
 
 def test_fits_on_the_highest_budget_with_enough_points():
     sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5)
-    trials = _history(n_low=30, n_high=12)
+    trials = _history(n_low=40, n_high=24)
     xs = _proposals(sampler, trials)
     assert sampler.last_budget == 3
     assert abs(float(np.median(xs)) - 0.8) < 0.15

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from slimtune._trial import FrozenTrial, TrialState
+from slimtune.samplers._parzen import ParzenEstimator, decode, dim_of, encode
 from slimtune.samplers._tpe import TPESampler
 from slimtune.space import SearchSpace
 
@@ -64,13 +65,16 @@ class BOHBSampler:
 
     Budget levels are the steps trials reported with ``trial.report`` (COMPLETE trials without
     reports form a final level). With probability ``random_fraction`` a configuration is drawn
-    uniformly; otherwise a multivariate TPE (the ``TPESampler`` estimators) is fitted on the
-    *highest* budget level with at least ``2 * min_points_in_model`` observations, each trial
-    scored by the value it reported at that budget, and its proposal is returned. As in BOHB the
-    good set holds ``max(min_points_in_model, ceil(top_fraction * n))`` of the ``n``
-    observations, so both densities rest on at least ``min_points_in_model`` points. Until some
-    level has enough observations the draws are uniform. Several objectives: TPE on the final
-    values.
+    uniformly; otherwise a model is fitted on the *highest* budget level with at least
+    ``2 * min_points_in_model`` observations, each trial scored by the value it reported at that
+    budget. As in BOHB the good set holds ``max(min_points_in_model, ceil(top_fraction * n))``
+    of the ``n`` observations (both densities rest on at least ``min_points_in_model`` points),
+    Parzen estimators ``l(x)`` / ``g(x)`` (the ``TPESampler`` kernels) are fitted on the good and
+    bad sets, ``n_ei_candidates`` points are drawn from ``l`` with its bandwidths widened by
+    ``bandwidth_factor``, and the one with the largest ``l(x) / g(x)`` is proposed. Until some
+    level has enough observations the draws are uniform. Conditional spaces use the
+    ``TPESampler`` model (grouped by condition) on the same budget level; several objectives:
+    TPE on the final values.
 
     ``min_points_in_model`` defaults to the number of parameters + 1 (BOHB's default).
     Randomness comes only from the trial's generator.
@@ -82,7 +86,8 @@ class BOHBSampler:
         random_fraction: float = 1.0 / 3.0,
         min_points_in_model: int | None = None,
         top_fraction: float = 0.15,
-        n_ei_candidates: int = 24,
+        bandwidth_factor: float = 3.0,
+        n_ei_candidates: int = 64,
         prior_weight: float = 1.0,
     ) -> None:
         if (
@@ -115,6 +120,16 @@ class BOHBSampler:
                 "Pass e.g. top_fraction=0.15."
             )
         self.top_fraction = float(top_fraction)
+        if (
+            isinstance(bandwidth_factor, bool)
+            or not isinstance(bandwidth_factor, int | float | np.integer | np.floating)
+            or not 0.0 < float(bandwidth_factor) < math.inf
+        ):
+            raise ValueError(
+                f"BOHBSampler: `bandwidth_factor` must be a finite number > 0, got "
+                f"{bandwidth_factor!r}. Pass e.g. bandwidth_factor=3."
+            )
+        self.bandwidth_factor = float(bandwidth_factor)
         # validates n_ei_candidates and prior_weight with TPESampler's own messages
         TPESampler(n_ei_candidates=n_ei_candidates, prior_weight=prior_weight)
         self.n_ei_candidates = int(n_ei_candidates)
@@ -172,7 +187,58 @@ class BOHBSampler:
         if not eligible:
             return space.sample(rng)
         budget = max(eligible)
-        observed = [_as_complete(t, v) for t, v in levels[budget]]
         with self._lock:
             self.last_budget = budget
+        sign = -1.0 if directions[0] == "maximize" else 1.0
+        proposal = self._propose(space, levels[budget], rng, sign, min_points)
+        if proposal is not None:
+            return proposal
+        observed = [_as_complete(t, v) for t, v in levels[budget]]
         return self._tpe(min_points).sample(space, observed, rng, directions=directions)
+
+    def _propose(
+        self,
+        space: SearchSpace,
+        observed: Sequence[tuple[FrozenTrial, float]],
+        rng: np.random.Generator,
+        sign: float,
+        min_points: int,
+    ) -> dict[str, Any] | None:
+        """BOHB's step on a space without conditions: Parzen estimators of the good and bad
+        configurations (uniform weights), ``n_ei_candidates`` draws from the good one widened by
+        ``bandwidth_factor``, the draw with the largest ``l(x) / g(x)`` returned. None for a
+        conditional space or too few usable observations (the caller then uses TPE)."""
+        if space.conditions:
+            return None
+        fixed = {n: space[n].from_unit(0.5) for n in space if dim_of(space[n]) is None}
+        modelled = [(n, d) for n in space if (d := dim_of(space[n])) is not None]
+        if not modelled:
+            return fixed
+        rows: list[list[float]] = []
+        values: list[float] = []
+        for t, v in observed:
+            if all(n in t.params and d.dist.contains(t.params[n]) for n, d in modelled):
+                rows.append([encode(d, t.params[n]) for n, d in modelled])
+                values.append(sign * v)
+        n = len(rows)
+        if n < 2 * min_points:
+            return None
+        order = np.argsort(np.asarray(values), kind="stable")
+        n_good = min(max(min_points, math.ceil(self.top_fraction * n)), n - min_points)
+        x = np.asarray(rows)
+        good, bad = x[order[:n_good]], x[order[n_good:]]
+        dims = [d for _, d in modelled]
+        kw: dict[str, Any] = {"prior_weight": self.prior_weight, "consider_endpoints": False}
+        draw = ParzenEstimator(
+            good, np.ones(len(good)), dims, bandwidth_scale=self.bandwidth_factor, **kw
+        )
+        below = ParzenEstimator(good, np.ones(len(good)), dims, **kw)
+        above = ParzenEstimator(bad, np.ones(len(bad)), dims, **kw)
+        cand = draw.sample(rng, self.n_ei_candidates)
+        with np.errstate(invalid="ignore"):
+            acq = below.log_pdf(cand) - above.log_pdf(cand)
+        best = cand[int(np.argmax(np.where(np.isnan(acq), -np.inf, acq)))]
+        out = dict(fixed)
+        for (name, dim), xv in zip(modelled, best, strict=True):
+            out[name] = decode(dim, float(xv))
+        return {name: out[name] for name in space}
