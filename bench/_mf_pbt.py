@@ -1,8 +1,9 @@
 """PBT on the multi-fidelity benchmark problems, simulated inline (no worker processes).
 
 ``run_pbt(problem, *, seed, max_cost)`` runs :class:`slimtune.hpo.PBT` itself (its exploit and
-explore logic, its study records) with an :class:`~slimtune.hpo.InlinePool` and a train function
-that reads the problem's table or formula instead of training. The simulation, plainly:
+explore logic, its study records) with an :class:`~slimtune.executors.InlineExecutor` and a
+train function that reads the problem's table or formula instead of training. The simulation,
+plainly:
 
 * A member's progress is a rung of a fidelity ladder: every 3 epochs (3, 6, ..., 27) on the
   tabular problem, the problem's ``report_steps`` (1, 3, 9, 27, 81) on Hartmann. One PBT round
@@ -28,7 +29,8 @@ import tempfile
 from typing import Any
 
 from bench._mf_problems import MFProblem
-from slimtune.hpo import PBT, InlinePool, MemberStep, PBTConfig, PBTError
+from slimtune.executors import InlineExecutor
+from slimtune.hpo import PBT, MemberStep, PBTConfig, PBTError
 from slimtune.study import create_study
 
 __all__ = ["POPULATION", "describe", "ladder", "run_pbt"]
@@ -94,7 +96,7 @@ def run_pbt(problem: MFProblem, *, seed: int, max_cost: float) -> list[tuple[flo
                 problem.space,
                 config=config,
                 study=study,
-                executor=InlinePool(),
+                executor=InlineExecutor(),
                 workdir=workdir,
             )
             quiet = logging.getLogger("slimtune.hpo._pbt")

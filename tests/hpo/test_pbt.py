@@ -8,12 +8,11 @@ import torch
 
 import slimtune
 from slimtune import Categorical, Conditional, Float, Int, SearchSpace, TrialState
+from slimtune.executors import InlineExecutor, WorkerLostError
 from slimtune.hpo import (
     PBT,
-    InlinePool,
     PBTConfig,
     SpawnPool,
-    WorkerDiedError,
     checkpoint_digest,
     explore,
     load_checkpoint,
@@ -37,7 +36,7 @@ def _inline_pbt(tmp_path, seed=0, **kw):
         SPACE,
         config=config,
         study=study,
-        executor=InlinePool(),
+        executor=InlineExecutor(),
         workdir=tmp_path / "pbt",
     )
     return pbt.run()
@@ -121,7 +120,7 @@ def test_member_death_does_not_end_the_population(tmp_path, monkeypatch):
     assert (tmp_path / "crashed").exists()
     failures = [e for e in result.events if e["kind"] == "failure"]
     assert len(failures) == 1
-    assert failures[0]["member"] == 1 and "WorkerDiedError" in failures[0]["error"]
+    assert failures[0]["member"] == 1 and "WorkerLostError" in failures[0]["error"]
     assert all(s is not None and math.isfinite(s) for s in result.scores)
     trials = slimtune.load_study(study.name, storage=f"sqlite:///{tmp_path}/pbt.db").trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
@@ -142,7 +141,7 @@ def test_a_member_failing_every_retry_is_reseeded_by_exploit(tmp_path):
         return _members.train_linear(step)
 
     config = PBTConfig(population_size=4, interval=4, rounds=3, max_restarts=1, seed=0)
-    result = PBT(flaky, SPACE, config=config, executor=InlinePool(), workdir=tmp_path).run()
+    result = PBT(flaky, SPACE, config=config, executor=InlineExecutor(), workdir=tmp_path).run()
     assert calls["n"] == 2  # the first try and one restart
     kinds = [(e["member"], e["kind"]) for e in result.events]
     assert kinds.count((0, "failure")) == 2
@@ -221,11 +220,11 @@ def test_spawn_pool_survives_dying_and_hung_workers():
         bad = pool.submit(_tasks.raise_value_error, 1)
         hung = pool.submit(_tasks.sleep_long, 60.0)
         fine = [pool.submit(_tasks.square, i) for i in range(3)]
-        with pytest.raises(WorkerDiedError, match="exit code 3"):
+        with pytest.raises(WorkerLostError, match="exit code 3"):
             dead.result()
         with pytest.raises(ValueError, match="bad 1"):
             bad.result()
-        with pytest.raises(WorkerDiedError, match="timeout"):
+        with pytest.raises(WorkerLostError, match="timeout"):
             hung.result()
         assert [f.result() for f in fine] == [0, 1, 4]
 

@@ -19,13 +19,12 @@ from slimtune.hpo._checkpoint import (
 )
 from slimtune.hpo._explore import PBTConfig, explore, select_exploits
 from slimtune.hpo._pbt import PBT, PBTError, PBTResult, SubmitExecutor
-from slimtune.hpo._pool import InlinePool, SpawnPool, WorkerDiedError
+from slimtune.hpo._pool import SpawnPool
 from slimtune.hpo._schedule import MemberStep, Segment, TrainFn, replay_schedule, schedule_of
 
 __all__ = [
     "PBT",
     "Checkpoint",
-    "InlinePool",
     "MemberStep",
     "PBTConfig",
     "PBTError",
@@ -34,7 +33,6 @@ __all__ = [
     "SpawnPool",
     "SubmitExecutor",
     "TrainFn",
-    "WorkerDiedError",
     "checkpoint_digest",
     "copy_checkpoint",
     "explore",

@@ -97,8 +97,9 @@ class PBT:
     :class:`MemberStep`); it must be a module-level function so it pickles into worker
     processes. ``study`` (default: an in-memory study minimising) gets one trial per member; its
     sampler draws the initial population. ``executor``: anything with ``submit(fn, *args)``
-    returning a future (e.g. ``slimtune.executors.ProcessExecutor``); by default PBT runs its own
-    ``n_workers`` spawn processes that survive a member's crash. ``workdir`` holds the
+    returning a future (``slimtune.executors.ProcessExecutor``, ``InlineExecutor``, a thread pool);
+    by default PBT runs its own ``n_workers`` spawn processes (:class:`SpawnPool`) that survive a
+    member's crash and kill a step running past ``config.step_timeout``. ``workdir`` holds the
     checkpoints (default: a new temporary folder, kept after the run).
     """
 

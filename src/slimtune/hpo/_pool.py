@@ -1,9 +1,10 @@
-"""A small pool of spawned worker processes in which a crash fails one task only.
+"""PBT's default pool: spawned worker processes in which a crash or a hang fails one task only.
 
-``concurrent.futures.ProcessPoolExecutor`` breaks for good when one worker dies. Here each
-worker is a ``multiprocessing`` spawn process fed by one thread of the parent; when it dies
-(``os._exit``, a segfault, the out-of-memory killer) or runs past ``timeout``, the future of its
-task gets a :class:`WorkerDiedError` and a fresh process takes its place at the next task.
+Like :class:`slimtune.executors.ProcessExecutor` (whose :class:`WorkerLostError` it raises), plus
+a per-task ``timeout`` that kills a hung member step. Each worker is a ``multiprocessing`` spawn
+process fed by one thread of the parent; when it dies (``os._exit``, a segfault, the
+out-of-memory killer) or runs past ``timeout``, the future of its task gets a
+:class:`WorkerLostError` and a fresh process takes its place at the next task.
 """
 
 from __future__ import annotations
@@ -20,14 +21,11 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from slimtune.exceptions import SlimtuneError
+from slimtune.executors import WorkerLostError
 
-__all__ = ["InlinePool", "SpawnPool", "WorkerDiedError"]
+__all__ = ["SpawnPool"]
 
 logger = logging.getLogger(__name__)
-
-
-class WorkerDiedError(SlimtuneError, RuntimeError):
-    """The process running a task died (or was killed after its timeout) before answering."""
 
 
 class _RemoteError(SlimtuneError, RuntimeError):
@@ -102,7 +100,7 @@ class SpawnPool:
     """``max_workers`` spawn processes; ``submit(fn, *args, **kwargs)`` returns a Future.
 
     ``fn`` and its arguments must pickle (module-level functions). ``timeout`` (seconds) kills a
-    task that runs longer and fails its future with :class:`WorkerDiedError`.
+    task that runs longer and fails its future with :class:`WorkerLostError`.
     """
 
     def __init__(self, max_workers: int = 2, *, timeout: float | None = None) -> None:
@@ -175,7 +173,7 @@ class SpawnPool:
         worker.discard()
         code = None if proc is None else proc.exitcode
         logger.warning("worker process %s (exit code %s)", reason, code)
-        future.set_exception(WorkerDiedError(f"the worker process {reason} (exit code {code})."))
+        future.set_exception(WorkerLostError(f"the worker process {reason} (exit code {code})."))
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         if self._closed:
@@ -199,22 +197,3 @@ class SpawnPool:
 
     def __exit__(self, *exc: object) -> None:
         self.shutdown()
-
-
-class InlinePool:
-    """Runs each task at ``submit`` in this process (debugging, simulations); a task that kills
-    its process kills this one too."""
-
-    max_workers = 1
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        future.set_running_or_notify_cancel()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except Exception as err:
-            future.set_exception(err)
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        return None
