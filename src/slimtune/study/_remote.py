@@ -19,8 +19,9 @@ __all__ = ["TrialTask", "run_trial_task"]
 
 logger = logging.getLogger(__name__)
 
-_cache: dict[tuple[str, str], Study] = {}
+_cache: dict[tuple[str, str], Study] = {}  # a worker process serves a few studies at a time
 _cache_lock = threading.Lock()
+_CACHE_SIZE = 4
 
 
 @dataclass
@@ -51,6 +52,11 @@ def _study_for(task: TrialTask) -> Study:
                 sampler=task.sampler,
                 scheduler=task.scheduler,
             )
+            while len(_cache) >= _CACHE_SIZE:
+                old = _cache.pop(next(iter(_cache)))
+                close = getattr(old.storage.backend, "close", None)
+                if close is not None:
+                    close()
             _cache[key] = study
         else:
             study.sampler = task.sampler

@@ -1,0 +1,52 @@
+"""Smoke test of ``bench/distributed.py --quick``: every variant runs and the JSON is written."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.distributed,
+    pytest.mark.skipif(
+        importlib.util.find_spec("optuna") is None,
+        reason="the benchmark compares with Optuna: pip install -e '.[bench]'",
+    ),
+]
+
+
+def test_distributed_quick_writes_json(tmp_path: Path) -> None:
+    out = tmp_path / "distributed.json"
+    variants = "slimtune-processes,slimtune-workers,optuna-threads,optuna-rdb-processes"
+    if importlib.util.find_spec("ray") is not None:
+        variants += ",slimtune-ray"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bench.distributed",
+            "--quick",
+            "--variants",
+            variants,
+            "--json",
+            str(out),
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    data = json.loads(out.read_text())
+    assert data["mode"] == "quick"
+    assert {"config", "environment", "runs", "results", "checks"} <= data.keys()
+    assert data["results"] and all(r["all_complete"] for r in data["results"])
+    assert "| variant" in proc.stdout
