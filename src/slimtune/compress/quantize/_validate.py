@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from slimtune.compress.quantize._apply import Calibration, _batches, _run
+from slimtune.compress.quantize._apply import Batch, Calibration, _batches, _call, _run
 from slimtune.compress.quantize._config import LayerConfig, QuantConfig
 from slimtune.compress.quantize._layers import SUPPORTED_LAYERS
 
@@ -30,7 +30,7 @@ def sqnr(reference: torch.Tensor, approx: torch.Tensor) -> float:
     return 10.0 * math.log10(signal / noise)
 
 
-def _outputs(model: nn.Module, batches: list[torch.Tensor], names: list[str]) -> dict[str, Any]:
+def _outputs(model: nn.Module, batches: Sequence[Batch], names: list[str]) -> dict[str, Any]:
     store: dict[str, list[torch.Tensor]] = {n: [] for n in names}
     handles = []
     for name in names:
@@ -98,7 +98,7 @@ def sensitivity(
             was = m.training
             m.eval()
             with torch.no_grad():
-                out = torch.cat([m(x).float() for x in batches])
+                out = torch.cat([_call(m, x).float() for x in batches])
             m.train(was)
             return out
 
