@@ -12,6 +12,7 @@ from slimtune.executors import InlineExecutor, WorkerLostError
 from slimtune.hpo import (
     PBT,
     PBTConfig,
+    PBTError,
     SpawnPool,
     checkpoint_digest,
     explore,
@@ -254,3 +255,20 @@ def test_any_executor_with_submit_runs_the_members(tmp_path):
         ).run()
     assert all(s is not None for s in result.scores)
     assert all(len(s) == 2 for s in result.schedules)
+
+
+def test_a_train_function_that_does_not_pickle_is_rejected_up_front():
+    with pytest.raises(TypeError, match="module level"):
+        PBT(lambda step: 0.0, SPACE, config=PBTConfig(seed=0)).run()
+
+
+def test_a_population_that_fails_entirely_raises_and_fails_its_trials():
+    def broken(step):
+        raise RuntimeError("no data")
+
+    study = slimtune.create_study(storage="memory")
+    config = PBTConfig(population_size=2, rounds=2, max_restarts=0, seed=0)
+    with pytest.raises(PBTError, match="no data"):
+        PBT(broken, SPACE, config=config, study=study, executor=InlineExecutor()).run()
+    assert [t.state for t in study.trials] == [TrialState.FAILED] * 2
+    assert study.user_attrs["pbt_config"]["population_size"] == 2

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 import math
+import pickle
 import shutil
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -47,6 +48,17 @@ EVENTS_KEY = "pbt_events"
 
 class PBTError(SlimtuneError, RuntimeError):
     """The whole population failed in a round; nothing is left to exploit."""
+
+
+def _check_picklable(train_fn: Any) -> None:
+    try:
+        pickle.dumps(train_fn)
+    except Exception as err:
+        raise TypeError(
+            f"`train_fn` {train_fn!r} does not pickle, so it cannot run in worker processes "
+            f"({err}). Define it at module level, or pass executor=InlineExecutor() from "
+            "slimtune.executors to run members in this process."
+        ) from err
 
 
 class SubmitExecutor(Protocol):
@@ -174,12 +186,21 @@ class PBT:
             hparams=[t.params for t in trials],
         )
         own = self.executor is None
+        if own:
+            _check_picklable(self.train_fn)
+        self.study.set_user_attr(
+            "pbt_config",
+            {**asdict(cfg), "space": self.space.to_json(), "trials": [t.number for t in trials]},
+        )
         pool: Any = SpawnPool(cfg.n_workers, timeout=cfg.step_timeout) if own else self.executor
         try:
             for r in range(cfg.rounds):
                 run.train_round(pool, r)
                 if r < cfg.rounds - 1:
                     run.exploit_and_explore(r)
+        except BaseException as err:
+            run.abandon(err)
+            raise
         finally:
             if own:
                 pool.shutdown(wait=True)
@@ -261,6 +282,7 @@ class _Run:
         for i in range(len(self.trials)):
             running[self._launch(pool, i, rnd)] = i
         ok = 0
+        last_error = ""
         while running:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in done:
@@ -278,6 +300,7 @@ class _Run:
                     ok += 1
                     continue
                 attempts[i] += 1
+                last_error = error
                 logger.warning("PBT member %d failed in round %d: %s", i, rnd, error)
                 self._event(
                     i, {"kind": "failure", "round": rnd, "attempt": attempts[i], "error": error}
@@ -288,9 +311,18 @@ class _Run:
                     self.scores[i] = None
         if ok == 0:
             raise PBTError(
-                f"every member failed in round {rnd} after {cfg.max_restarts} restarts each; "
-                f"see the 'pbt_events' user attributes of study {self.pbt.study.name!r}."
+                f"every member failed in round {rnd} after {cfg.max_restarts} restarts each "
+                f"(last error: {last_error}); see the 'pbt_events' user attributes of study "
+                f"{self.pbt.study.name!r}."
             )
+
+    def abandon(self, err: BaseException) -> None:
+        """Mark the members' trials FAILED after the run stopped on ``err``."""
+        for trial in self.trials:
+            try:
+                self.pbt.study.tell(trial, error=err)
+            except SlimtuneError:  # already finished
+                continue
 
     def _succeeded(self, member: int, rnd: int, score: float) -> None:
         cfg = self.pbt.config
