@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from slimtune import TrialState
+import slimtune
+from slimtune import TrialState, TrialStopped
 from slimtune.schedulers import Decision, MedianStopping, Scheduler
 from tests.schedulers._history import ladder, trial
 
@@ -91,3 +92,24 @@ def test_bad_arguments(kwargs, match):
         MedianStopping(**kwargs)
     with pytest.raises(TypeError, match="must be an int"):
         MedianStopping(min_trials=2.0)  # type: ignore[arg-type]
+
+
+def test_drives_a_study():
+    def objective(t):
+        x = t.suggest_float("x", 0.0, 1.0)
+        value = 0.0
+        for step in range(5):
+            value = x + 1.0 / (step + 1)
+            t.report(step, value)
+            if t.should_stop():
+                raise TrialStopped
+        return value
+
+    ms = MedianStopping(warmup_steps=1, min_trials=3)
+    study = slimtune.create_study(storage="memory", seed=0, scheduler=ms)
+    study.optimize(objective, n_trials=30)
+    stopped = [t for t in study.trials if t.state is TrialState.STOPPED]
+    assert stopped and len(stopped) < 30
+    assert all(t.last_step >= 1 and t.value == t.intermediate_values[t.last_step] for t in stopped)
+    complete = [t.params["x"] for t in study.trials if t.state is TrialState.COMPLETE]
+    assert min(complete) < min(t.params["x"] for t in stopped)  # the best x is never stopped
