@@ -272,3 +272,21 @@ def test_a_population_that_fails_entirely_raises_and_fails_its_trials():
         PBT(broken, SPACE, config=config, study=study, executor=InlineExecutor()).run()
     assert [t.state for t in study.trials] == [TrialState.FAILED] * 2
     assert study.user_attrs["pbt_config"]["population_size"] == 2
+
+
+def test_a_used_workdir_is_refused(tmp_path):
+    config = PBTConfig(population_size=2, rounds=1, seed=0)
+    PBT(
+        _members.train_linear, SPACE, config=config, executor=InlineExecutor(), workdir=tmp_path
+    ).run()
+    study = slimtune.create_study(storage="memory")
+    with pytest.raises(ValueError, match="already holds a PBT run"):
+        PBT(
+            _members.train_linear,
+            SPACE,
+            config=config,
+            study=study,
+            executor=InlineExecutor(),
+            workdir=tmp_path,
+        ).run()
+    assert study.trials == []  # refused before anything was created

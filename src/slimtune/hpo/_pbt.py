@@ -173,6 +173,14 @@ class PBT:
             if self.workdir is not None
             else Path(tempfile.mkdtemp(prefix="slimtune-pbt-"))
         )
+        if root.exists() and any(root.glob("member-*")):
+            raise ValueError(
+                f"`workdir` {str(root)!r} already holds a PBT run (member-* folders); members "
+                "would start from its checkpoints. Pass an empty or new folder."
+            )
+        own = self.executor is None
+        if own:
+            _check_picklable(self.train_fn)
         root.mkdir(parents=True, exist_ok=True)
         base = cfg.seed if cfg.seed is not None else spawn_seed(None, 0)  # fresh entropy
         direction = self.study.direction
@@ -185,9 +193,6 @@ class PBT:
             trials=trials,
             hparams=[t.params for t in trials],
         )
-        own = self.executor is None
-        if own:
-            _check_picklable(self.train_fn)
         self.study.set_user_attr(
             "pbt_config",
             {**asdict(cfg), "space": self.space.to_json(), "trials": [t.number for t in trials]},
