@@ -24,9 +24,8 @@ pytestmark = [
 
 def test_distributed_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "distributed.json"
+    # Ray is left out here (its start-up is slow; tests/distributed/test_ray.py covers it)
     variants = "slimtune-processes,slimtune-workers,optuna-threads,optuna-rdb-processes"
-    if importlib.util.find_spec("ray") is not None:
-        variants += ",slimtune-ray"
     proc = subprocess.run(
         [
             sys.executable,
