@@ -175,3 +175,16 @@ def test_ignore_keeps_those_channels() -> None:
     prune_(model, StructuredPruneConfig(ratio=0.5, ignore=("features.0",)), example_inputs=x)
     assert model.features[0].out_features == 256
     assert model.features[2].out_features == 64
+
+
+def test_config_round_trips_and_plans_compose() -> None:
+    cfg = StructuredPruneConfig(ratio=0.3, per_layer={"head": 0.1}, ignore=("stem",), round_to=8)
+    assert StructuredPruneConfig(**cfg.to_dict()) == cfg
+    model, x = make("mlp")
+    fresh = copy.deepcopy(model)
+    first = prune_(model, StructuredPruneConfig(ratio=0.5), example_inputs=x)
+    second = prune_(model, StructuredPruneConfig(ratio=0.5), example_inputs=x)
+    both = first.then(second)
+    assert {(e.name, e.role): e.size for e in both.entries}[("features.0", "out")] == 256
+    apply_plan_(fresh, both)
+    assert torch.equal(fresh(x), model(x))

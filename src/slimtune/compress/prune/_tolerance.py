@@ -56,12 +56,13 @@ def prune_to_tolerance(
     max_steps: int = 50,
     higher_is_better: bool = True,
 ) -> ToleranceResult:
-    """Prune ``model`` in place, ``step`` of the remaining channels of each group at a time.
+    """Prune ``model`` in place, ``step`` of the remaining channels per step, weakest first.
 
     After each step ``finetune(model)`` runs (if given) and ``evaluate(model)`` is measured; the
     first step whose metric falls more than ``tol`` below the unpruned ``evaluate(model)`` is
-    undone and the search stops. ``config`` supplies ``scope``, ``round_to``, ``ignore`` and the
-    criterion (its ``ratio`` is replaced by ``step``). Returns the plan of all accepted steps.
+    undone and the search stops. ``config`` supplies ``scope`` (default ``"global"``: channels of
+    all groups ranked together), ``round_to``, ``ignore`` and the criterion (its ``ratio`` is
+    replaced by ``step``). Returns the plan of all accepted steps (indices of the original model).
     """
     if isinstance(tol, bool) or not isinstance(tol, int | float) or tol < 0:
         raise ValueError(f"`tol` must be a number >= 0, got {tol!r}. Pass e.g. tol=0.01.")
@@ -69,7 +70,7 @@ def prune_to_tolerance(
         raise ValueError(f"`step` must be in (0, 1), got {step!r}. Pass e.g. step=0.1.")
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ValueError(f"`max_steps` must be an int >= 1, got {max_steps!r}.")
-    base_cfg = config if config is not None else StructuredPruneConfig()
+    base_cfg = config if config is not None else StructuredPruneConfig(scope="global")
     cfg = dataclasses.replace(base_cfg, ratio=float(step))
     sign = 1.0 if higher_is_better else -1.0
     baseline = float(evaluate(model))
