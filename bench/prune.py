@@ -4,14 +4,14 @@ Reference models from ``slimtune.testing`` are trained briefly on the bundled di
 to 32x32 for the CNNs so that latency is meaningful; one token per image row for the
 transformer), then each is pruned at global channel ratios 0.3 / 0.5 / 0.7 by both libraries
 from the same trained weights: L1 magnitude, layer-wise uniform ratio, the classifier head kept,
-no rounding. For the transformer both remove whole attention heads (Torch-Pruning with
-``num_heads`` / ``prune_num_heads=True``; its pruned blocks get ``num_heads`` set afterwards, as
-its documentation asks) and MLP neurons. Reported per model and ratio: parameters, MACs (traced
-by ``torch.utils.flop_counter``), size on disk, CPU latency at one thread (batch 8 for the CNNs,
-32 for the transformer; CPU time; unpruned / ours / Torch-Pruning alternated with the order
-rotating round by round, median of rounds, each round the median of ``--inner`` calls),
-speedups over the unpruned model, and validation accuracy after the same short fine-tune (same
-epochs, learning rate and seed).
+no rounding (``--round-to 8`` rounds both). For the transformer both remove whole attention
+heads (Torch-Pruning with ``num_heads`` / ``prune_num_heads=True``; its pruned blocks get
+``num_heads`` set afterwards, as its documentation asks) and MLP neurons. Reported per model and
+ratio: parameters, MACs (traced by ``torch.utils.flop_counter``), size on disk, CPU latency at
+one thread (batch 8 for the CNNs, 32 for the transformer; CPU time; unpruned / ours /
+Torch-Pruning alternated with the order rotating round by round, median of rounds, each round
+the median of ``--inner`` calls), speedups over the unpruned model, and validation accuracy
+after the same short fine-tune (same epochs, learning rate and seed).
 
     python -m bench.prune            # 3 models x 3 ratios, 6 training + 3 fine-tune epochs
     python -m bench.prune --quick    # smoke test: small models, ratio 0.5, 1 + 1 epochs
@@ -97,11 +97,12 @@ def _cases(quick: bool) -> list[Case]:
     ]
 
 
-def _prune_ours(model: nn.Module, x: torch.Tensor, r: float) -> None:
-    prune_(model, StructuredPruneConfig(ratio=r, criterion="l1"), example_inputs=x)
+def _prune_ours(model: nn.Module, x: torch.Tensor, r: float, round_to: int | None = None) -> None:
+    cfg = StructuredPruneConfig(ratio=r, criterion="l1", round_to=round_to)
+    prune_(model, cfg, example_inputs=x)
 
 
-def _prune_tp(model: nn.Module, x: torch.Tensor, r: float) -> None:
+def _prune_tp(model: nn.Module, x: torch.Tensor, r: float, round_to: int | None = None) -> None:
     import torch_pruning as tp
 
     kwargs: dict[str, Any] = {}
@@ -121,6 +122,7 @@ def _prune_tp(model: nn.Module, x: torch.Tensor, r: float) -> None:
         importance=tp.importance.MagnitudeImportance(p=1),
         pruning_ratio=r,
         ignored_layers=[head],
+        round_to=round_to,
         **kwargs,
     )
     pruner.step()
@@ -190,7 +192,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 m = copy.deepcopy(base)
                 t0 = time.process_time()
                 try:
-                    fn(m, x1, r)
+                    fn(m, x1, r, args.round_to)
                 except Exception as err:  # a peer failure is a result, not a crash
                     row[lib] = {"error": f"{type(err).__name__}: {err}"}
                     continue
@@ -216,6 +218,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "lr": args.lr,
             "rounds": args.rounds,
             "inner": args.inner,
+            "round_to": args.round_to,
             "threads": THREADS,
         },
         "environment": environment(["torch", "torch-pruning"]),
@@ -286,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--finetune", type=int, default=None)
     p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--round-to", type=int, default=None, help="channel multiple, both libraries")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--inner", type=int, default=None)
     p.add_argument("--json", type=Path, default=REPO_ROOT / "bench" / "results" / "prune.json")
