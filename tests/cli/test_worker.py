@@ -86,3 +86,16 @@ def test_a_broken_objective_stops_the_worker_after_max_failures(folder, capsys):
     assert main([*args, "--create", "--n-trials", "50", "--max-failures", "3"]) == 2
     assert "the last 3 trials of this worker failed" in _error_line(capsys)
     assert len(slimtune.load_study("s", storage=url).trials) == 3
+
+
+def test_worker_runs_with_another_sampler(folder):
+    url = f"sqlite:///{folder}/w.db"
+    args = ["worker", "--storage", url, "--study", "s", "--objective", "wobj:objective"]
+    assert main([*args, "--create", "--n-trials", "3", "--sampler", "tpe"]) == 0
+    assert len(slimtune.load_study("s", storage=url).trials) == 3
+
+
+def test_unknown_sampler_is_a_usage_error(folder, capsys):
+    args = ["worker", "--study", "s", "--objective", "wobj:objective", "--sampler", "bogus"]
+    assert main(args) == 2
+    assert "invalid choice: 'bogus'" in capsys.readouterr().err

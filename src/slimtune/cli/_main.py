@@ -13,7 +13,7 @@ from slimtune import __version__
 from slimtune.cli import _commands, _render
 from slimtune.cli._commands import CommandError
 from slimtune.cli._demo import DEFAULT_EPOCHS, run_demo  # torch is imported only when it runs
-from slimtune.cli._worker import cmd_worker
+from slimtune.cli._worker import SAMPLERS, cmd_worker
 from slimtune.exceptions import SlimtuneError
 from slimtune.storage import DEFAULT_STORAGE
 
@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stop when the study holds N trials that did not fail, counting every worker "
         "(default: run until stopped)",
+    )
+    p.add_argument(
+        "--sampler",
+        choices=sorted(SAMPLERS),
+        default="random",
+        help="sampler with its defaults (default: random)",
     )
     p.add_argument(
         "--create",

@@ -17,7 +17,17 @@ from slimtune.executors import graceful_shutdown
 from slimtune.study import Heartbeat, create_study, load_study
 from slimtune.study._worker import run_worker
 
-__all__ = ["cmd_worker", "import_objective"]
+__all__ = ["SAMPLERS", "cmd_worker", "import_objective"]
+
+#: ``--sampler`` choices: the samplers' defaults (a study's seed makes them reproducible).
+SAMPLERS = {
+    "random": "RandomSampler",
+    "tpe": "TPESampler",
+    "qmc": "QMCSampler",
+    "gp": "GPSampler",
+    "evolution": "EvolutionSampler",
+    "auto": "AutoSampler",
+}
 
 
 def import_objective(spec: str) -> Callable[[Any], Any]:
@@ -59,12 +69,19 @@ def cmd_worker(args: argparse.Namespace, out: Console, err: Console) -> int:
     except ValueError as e:
         text = str(e).replace("`interval`", "--heartbeat-interval").replace("`grace`", "--grace")
         raise CommandError(text.replace("`max_retries`", "--max-retries")) from None
+    import slimtune.samplers
+
+    sampler = getattr(slimtune.samplers, SAMPLERS[args.sampler])()
     if args.create:
         study = create_study(
-            args.study, storage=args.storage, direction=args.direction, load_if_exists=True
+            args.study,
+            storage=args.storage,
+            direction=args.direction,
+            sampler=sampler,
+            load_if_exists=True,
         )
     else:
-        study = load_study(args.study, storage=open_storage(args.storage))
+        study = load_study(args.study, storage=open_storage(args.storage), sampler=sampler)
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     with graceful_shutdown():
