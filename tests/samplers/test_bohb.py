@@ -118,6 +118,8 @@ def test_failed_trials_are_ignored():
         ({"random_fraction": 1.5}, "`random_fraction` must be a number in \\[0, 1\\], got 1.5"),
         ({"min_points_in_model": 1}, "`min_points_in_model` must be an int >= 2 or None, got 1"),
         ({"n_ei_candidates": 0}, "`n_ei_candidates` must be >= 1"),
+        ({"top_fraction": 1.0}, "`top_fraction` must be a number in \\(0, 1\\), got 1.0"),
+        ({"bandwidth_factor": 0}, "`bandwidth_factor` must be a finite number > 0, got 0"),
     ],
 )
 def test_bad_arguments(kwargs, match):
