@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 
 from slimtune.hpo import MemberStep, checkpoint_digest, load_training_state, save_training_state
 
-CRASH_ENV = "SLIMTUNE_TEST_PBT_CRASH_MARKER"
 LOG: list[dict] = []  # filled by train_linear in this process (inline runs only)
 
 
@@ -58,12 +54,3 @@ def train_linear(step: MemberStep) -> float:
         }
     )
     return score
-
-
-def train_crash_once(step: MemberStep) -> float:
-    """Like train_linear, but member 1 kills its process the first time it reaches step 4."""
-    marker = os.environ.get(CRASH_ENV)
-    if marker and step.member == 1 and step.start_step >= 4 and not Path(marker).exists():
-        Path(marker).write_text("crashed")
-        os._exit(1)
-    return train_linear(step)

@@ -8,7 +8,7 @@ import torch
 
 import slimtune
 from slimtune import Categorical, Conditional, Float, Int, SearchSpace, TrialState
-from slimtune.executors import InlineExecutor, WorkerLostError
+from slimtune.executors import InlineExecutor, ProcessExecutor, WorkerLostError
 from slimtune.hpo import (
     PBT,
     PBTConfig,
@@ -111,25 +111,48 @@ def test_population_improves_over_rounds(tmp_path):
 
 
 @pytest.mark.slow
-def test_member_death_does_not_end_the_population(tmp_path, monkeypatch):
-    monkeypatch.setenv(_members.CRASH_ENV, str(tmp_path / "crashed"))
-    study = slimtune.create_study(storage=f"sqlite:///{tmp_path}/pbt.db", seed=0)
-    config = PBTConfig(population_size=4, interval=4, rounds=2, n_workers=2, seed=0)
-    result = PBT(
-        _members.train_crash_once, SPACE, config=config, study=study, workdir=tmp_path / "w"
-    ).run()
+@pytest.mark.parametrize("executor", ["own", "ProcessExecutor"])
+def test_member_death_does_not_end_the_population(tmp_path, monkeypatch, executor):
+    monkeypatch.setenv(_tasks.CRASH_ENV, str(tmp_path / "crashed"))
+    url = f"sqlite:///{tmp_path}/pbt.db"
+    study = slimtune.create_study(storage=url, seed=0)
+    config = PBTConfig(population_size=4, interval=4, rounds=3, n_workers=2, seed=0)
+    pool = None if executor == "own" else ProcessExecutor(2)
+    try:
+        result = PBT(
+            _tasks.train_quadratic,
+            SPACE,
+            config=config,
+            study=study,
+            executor=pool,
+            workdir=tmp_path / "w",
+        ).run()
+    finally:
+        if pool is not None:
+            pool.shutdown()
     assert (tmp_path / "crashed").exists()
     failures = [e for e in result.events if e["kind"] == "failure"]
     assert len(failures) == 1
     assert failures[0]["member"] == 1 and "WorkerLostError" in failures[0]["error"]
     assert all(s is not None and math.isfinite(s) for s in result.scores)
-    trials = slimtune.load_study(study.name, storage=f"sqlite:///{tmp_path}/pbt.db").trials
+    trials = slimtune.load_study(study.name, storage=url).trials
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4
     assert trials[1].user_attrs["pbt_events"][0]["kind"] == "failure"
-    assert len(trials[1].intermediate_values) == 2  # the retried round was reported once
-    for e in result.events:
-        if e["kind"] == "exploit":
-            assert e["source_sha256"] == e["copied_sha256"]
+    assert len(trials[1].intermediate_values) == 3  # the retried round was reported once
+    exploits = [e for e in result.events if e["kind"] == "exploit"]
+    assert len(exploits) == 2
+    assert all(e["source_sha256"] == e["copied_sha256"] for e in exploits)
+    # the run is the same as one without the crash: the retry restarted from the checkpoint
+    monkeypatch.delenv(_tasks.CRASH_ENV)
+    calm = PBT(
+        _tasks.train_quadratic,
+        SPACE,
+        config=config,
+        study=slimtune.create_study(storage="memory", seed=0),
+        executor=InlineExecutor(),
+        workdir=tmp_path / "calm",
+    ).run()
+    assert calm.scores == result.scores
 
 
 def test_a_member_failing_every_retry_is_reseeded_by_exploit(tmp_path):
