@@ -20,30 +20,34 @@ class Task:
     data: Dataset  # images (N, 1, S, S)
 
 
+VAL_FRACTION = 0.3  # 539 validation images: less evaluation noise in the rankings
+
+
 def digits_task() -> Task:
-    return Task("digits", load_digits(layout="image", image_size=8))
+    return Task("digits", load_digits(layout="image", image_size=8, val_fraction=VAL_FRACTION))
 
 
 def noisy_digits_task(seed: int = 0) -> Task:
-    """A harder task generated from digits: every image shifted by up to 2 pixels in each
-    direction, its contrast scaled by U(0.5, 1.0) and Gaussian noise (sigma 0.35) added. The
-    transform is drawn once per image (a fixed data set, not augmentation)."""
-    base = load_digits(layout="image", image_size=8)
+    """A harder task generated from digits: every image shifted by up to 1 pixel in each
+    direction, its contrast scaled by U(0.6, 1.0) and Gaussian noise (sigma 0.15) added. The
+    transform is drawn once per image (a fixed data set, not augmentation); a one-layer MLP of
+    width 8 reaches about 44% and one of width 128 x 128 about 76%."""
+    base = load_digits(layout="image", image_size=8, val_fraction=VAL_FRACTION)
     g = torch.Generator().manual_seed(seed)
 
     def corrupt(x: torch.Tensor) -> torch.Tensor:
         n = len(x)
-        padded = F.pad(x, (2, 2, 2, 2))
-        dx = torch.randint(0, 5, (n,), generator=g)
-        dy = torch.randint(0, 5, (n,), generator=g)
+        padded = F.pad(x, (1, 1, 1, 1))
+        dx = torch.randint(0, 3, (n,), generator=g)
+        dy = torch.randint(0, 3, (n,), generator=g)
         out = torch.stack(
             [
                 padded[i, :, int(dy[i]) : int(dy[i]) + 8, int(dx[i]) : int(dx[i]) + 8]
                 for i in range(n)
             ]
         )
-        contrast = torch.empty(n, 1, 1, 1).uniform_(0.5, 1.0, generator=g)
-        return (out * contrast + 0.35 * torch.randn(out.shape, generator=g)).contiguous()
+        contrast = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.0, generator=g)
+        return (out * contrast + 0.15 * torch.randn(out.shape, generator=g)).contiguous()
 
     data = Dataset(corrupt(base.x_train), base.y_train, corrupt(base.x_val), base.y_val, 10)
     return Task("noisy-digits", data)
@@ -53,13 +57,13 @@ def make_supernet(family: str, seed: int) -> Supernet:
     torch.manual_seed(seed)
     if family == "mlp":
         return MLPSupernet(
-            64, 10, width_choices=(32, 64, 96, 128, 160, 192, 224, 256), depth_choices=(1, 2, 3, 4)
+            64, 10, width_choices=(8, 16, 32, 64, 128, 256), depth_choices=(1, 2, 3, 4)
         )
     if family == "cnn":
         return CNNSupernet(
             1,
             10,
-            stage_widths=((8, 12, 16), (16, 24, 32), (32, 48, 64)),
+            stage_widths=((4, 8, 16), (8, 16, 32), (16, 32, 64)),
             depth_choices=(1, 2, 3),
             kernel_choices=(3, 5),
             stem_width=16,

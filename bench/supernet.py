@@ -64,8 +64,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "tasks": ["digits", "noisy-digits"],
         "families": ["mlp", "cnn"],
-        "epochs": {"mlp": 40, "cnn": 30},
-        "sa_epochs": {"mlp": 40, "cnn": 15},
+        "epochs": {"mlp": 100, "cnn": 30},
+        "sa_epochs": {"mlp": 60, "cnn": 15},
         "k": 24,
         "seeds": 2,
         "trials": 150,
