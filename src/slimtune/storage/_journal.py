@@ -22,11 +22,13 @@ class JournalBackend(Protocol):
     """Where journal records live. Two methods; order is the backend's sequence order.
 
     ``append`` writes all ``records`` atomically and in order, after every record already in the
-    journal (first writer wins). ``read`` returns ``(seq, record)`` pairs with ``seq > after`` in
-    increasing order; no record may ever appear with a smaller ``seq`` than one already returned.
+    journal (first writer wins); it may return their sequence numbers (``None`` when it cannot
+    tell), which lets a writer that saw every earlier record skip reading its own back. ``read``
+    returns ``(seq, record)`` pairs with ``seq > after`` in increasing order; no record may ever
+    appear with a smaller ``seq`` than one already returned.
     """
 
-    def append(self, records: Sequence[dict[str, Any]]) -> None: ...
+    def append(self, records: Sequence[dict[str, Any]]) -> list[int] | None: ...
 
     def read(self, after: int) -> list[tuple[int, dict[str, Any]]]: ...
 

@@ -21,9 +21,11 @@ class MemoryJournal:
         self._records: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[dict[str, Any]]) -> list[int]:
         with self._lock:
+            start = len(self._records)
             self._records.extend(records)
+            return list(range(start + 1, start + 1 + len(records)))
 
     def read(self, after: int) -> list[tuple[int, dict[str, Any]]]:
         with self._lock:

@@ -77,21 +77,23 @@ class PostgresJournal:
         assert row is not None
         check_format_version(int(row[0]), self._where)
 
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[dict[str, Any]]) -> list[int]:
         import psycopg
 
         bodies = [encode_record(r) for r in records]
         with self._lock:
             try:
                 # one statement = one transaction: the lock is taken (CTE) before any nextval
-                self._conn.execute(
+                rows = self._conn.execute(
                     "WITH lock AS (SELECT pg_advisory_xact_lock(%s)) "
                     "INSERT INTO slimtune_journal (body) "
-                    "SELECT b FROM lock, unnest(%b::text[]) WITH ORDINALITY AS r(b, i) ORDER BY i",
+                    "SELECT b FROM lock, unnest(%b::text[]) WITH ORDINALITY AS r(b, i) ORDER BY i "
+                    "RETURNING seq",
                     (_LOCK_KEY, bodies),
-                )
+                ).fetchall()
             except psycopg.Error as err:
                 raise StorageError(f"{self._where}: append failed: {err}") from err
+        return sorted(int(r[0]) for r in rows)
 
     def read(self, after: int) -> list[tuple[int, dict[str, Any]]]:
         import psycopg

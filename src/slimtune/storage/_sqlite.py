@@ -91,21 +91,25 @@ class SQLiteJournal:
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.2)
 
-    def append(self, records: Sequence[dict[str, Any]]) -> None:
+    def append(self, records: Sequence[dict[str, Any]]) -> list[int]:
         bodies = [(encode_record(r),) for r in records]
 
-        def write() -> None:
+        def write() -> list[int]:
             cur = self._conn.cursor()
             cur.execute("BEGIN IMMEDIATE")
             try:
-                cur.executemany("INSERT INTO slimtune_journal (body) VALUES (?)", bodies)
+                seqs = []
+                for body in bodies:  # one writer at a time (IMMEDIATE): rowids are consecutive
+                    cur.execute("INSERT INTO slimtune_journal (body) VALUES (?)", body)
+                    seqs.append(int(cur.lastrowid or 0))
                 cur.execute("COMMIT")
             except BaseException:
                 if self._conn.in_transaction:
                     cur.execute("ROLLBACK")
                 raise
+            return seqs
 
-        self._retry(write)
+        return self._retry(write)
 
     def read(self, after: int) -> list[tuple[int, dict[str, Any]]]:
         def fetch() -> list[tuple[int, str]]:

@@ -80,7 +80,13 @@ class Storage:
     def _write(self, record: dict[str, Any]) -> JournalState:
         record.setdefault("time", time.time())
         with self._lock:
-            self.backend.append([record])
+            seqs = self.backend.append([record])
+            if seqs and seqs[0] == self._state.last_seq + 1:
+                # nothing was appended between our last read and this record: apply it here
+                # instead of reading it back (records are built JSON-normal, so replaying the
+                # stored copy would give the same state)
+                self._state.apply(seqs[0], record)
+                return self._state
             return self.sync()
 
     # studies ----------------------------------------------------------------------------------
