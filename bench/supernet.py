@@ -45,9 +45,9 @@ from slimtune.nas import (  # noqa: E402
     SandwichConfig,
     count_params,
     recalibrate_bn_,
-    search_architectures,
     train_supernet,
 )
+from slimtune.pipeline import search_architectures  # noqa: E402
 from slimtune.samplers import EvolutionSampler, RandomSampler  # noqa: E402
 
 PRESETS: dict[str, dict[str, Any]] = {

@@ -24,7 +24,6 @@ from slimtune.nas._elastic import (
     ElasticSequential,
 )
 from slimtune.nas._mlp import MLPSupernet
-from slimtune.nas._search import Budget, search_architectures
 from slimtune.nas._supernet import Supernet
 from slimtune.nas._train import SandwichConfig, load_checkpoint, save_checkpoint, train_supernet
 from slimtune.nas._transformer import (
@@ -35,7 +34,6 @@ from slimtune.nas._transformer import (
 
 __all__ = [
     "ELASTIC_TYPES",
-    "Budget",
     "CNNSupernet",
     "ElasticBatchNorm2d",
     "ElasticConv2d",
@@ -56,7 +54,6 @@ __all__ = [
     "load_checkpoint",
     "recalibrate_bn_",
     "save_checkpoint",
-    "search_architectures",
     "train_supernet",
 ]
 

@@ -11,9 +11,14 @@ from torch import nn
 from slimtune.nas._elastic import ElasticBatchNorm2d
 from slimtune.nas._supernet import Supernet
 
-__all__ = ["recalibrate_bn_"]
+__all__ = ["has_batchnorm", "recalibrate_bn_"]
 
 _BN_TYPES = (ElasticBatchNorm2d, nn.modules.batchnorm._BatchNorm)
+
+
+def has_batchnorm(model: nn.Module) -> bool:
+    """Whether ``model`` holds a BatchNorm layer (elastic or plain)."""
+    return any(isinstance(m, _BN_TYPES) for m in model.modules())
 
 
 @torch.no_grad()

@@ -1,4 +1,7 @@
-"""Architecture search over a trained supernet: a study over ``search_space()`` with budgets."""
+"""Architecture search over a trained supernet: a study over ``search_space()`` with budgets.
+
+This is where ``slimtune.nas`` (plain PyTorch) meets the search engine.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,7 @@ from typing import Any
 
 import torch
 
-from slimtune.nas._bn import recalibrate_bn_
-from slimtune.nas._cost import LatencyTable, count_macs, count_params
-from slimtune.nas._supernet import Supernet
+from slimtune.nas import LatencyTable, Supernet, count_macs, count_params, recalibrate_bn_
 from slimtune.space import Conditional, Distribution
 from slimtune.study import Study, Trial, create_study
 

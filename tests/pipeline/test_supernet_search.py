@@ -6,15 +6,8 @@ import pytest
 import torch
 
 from slimtune import TrialState
-from slimtune.nas import (
-    Budget,
-    LatencyTable,
-    MLPSupernet,
-    count_macs,
-    count_params,
-    extract,
-    search_architectures,
-)
+from slimtune.nas import LatencyTable, MLPSupernet, count_macs, count_params, extract
+from slimtune.pipeline import Budget, search_architectures
 from slimtune.space import Float
 from tests.nas._supernets import make
 
