@@ -103,6 +103,7 @@ def test_kill_9_mid_trial_fails_retries_and_ends_with_exactly_n_complete(
     assert len(retried) == 1  # retried exactly once, with the same parameters
     assert retried[0].params == failed[0].params
     assert retried[0].system_attrs["retries"] == 1
+    assert retried[0].seed == failed[0].seed
     xs = [t.params["x"] for t in complete]
     assert len(set(xs)) == len(xs)  # none duplicated
 

@@ -91,6 +91,7 @@ def test_ask_reaps_lost_trials_and_retries_their_parameters(storage_url):
     assert first.error is not None and first.error["type"] == "WorkerLost"
     assert "no heartbeat" in first.error["message"]
     assert retry.suggest_float("x", 0.0, 1.0) == x
+    assert retry.seed == first.seed  # the retry runs with the lost trial's seed
     attrs = retry.frozen().system_attrs
     assert attrs["retries"] == 1 and attrs["retry_of"] == 0 and attrs["retry_history"] == [0]
 

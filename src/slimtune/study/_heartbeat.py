@@ -77,6 +77,7 @@ def retry_of(trial: FrozenTrial) -> dict[str, Any] | None:
     return {
         "params": dict(trial.params),
         "system_attrs": {
+            "retry_seed": trial.seed,
             "retries": done + 1,
             "retry_of": history[0],
             "retry_history": history,

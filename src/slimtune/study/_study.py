@@ -246,6 +246,10 @@ class Study:
             seed = spawn_seed(self.seed, number)
             rng = trial_rng(seed)
             proposal = self._propose(st, rng)
+            retry_seed = proposal.system_attrs.get("retry_seed")
+            if isinstance(retry_seed, int) and not isinstance(retry_seed, bool):
+                seed = retry_seed  # a retry runs with the lost trial's seed (queued: no draws yet)
+                rng = trial_rng(seed)
             frozen = self._storage.create_trial(
                 self._study_id,
                 number=number,
