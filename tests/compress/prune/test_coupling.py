@@ -155,3 +155,51 @@ def test_multihead_attention_with_every_criterion(criterion: str) -> None:
     x = torch.randint(0, 20, (2, 5))
     prune_(model, StructuredPruneConfig(ratio=0.5, criterion=criterion), example_inputs=x)
     assert model.mha.embed_dim == 8 and model(x).shape == (2, 3)
+
+
+class _ViT(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.patch = nn.Conv2d(1, 32, 4, stride=4)
+        self.cls = nn.Parameter(torch.randn(1, 1, 32))
+        self.pos = nn.Parameter(torch.randn(1, 17, 32))
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.enc = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.patch(x).flatten(2).transpose(1, 2)
+        h = torch.cat([self.cls.expand(h.shape[0], -1, -1), h], dim=1) + self.pos
+        return self.head(self.enc(h)[:, 0])
+
+
+def test_vit_with_class_token_and_transformer_encoder() -> None:
+    model = _ViT()
+    _check(model, torch.randn(2, 1, 16, 16))
+    assert model.patch.out_channels == 16 and model.cls.shape == (1, 1, 16)
+    assert model.pos.shape == (1, 17, 16) and model.head.in_features == 16
+    for layer in model.enc.layers:
+        assert layer.self_attn.embed_dim == 16 and layer.self_attn.head_dim == 4
+        assert layer.linear1.out_features == 32 and layer.norm1.normalized_shape == (16,)
+
+
+class _Dense(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.c0 = nn.Conv2d(3, 16, 3, padding=1)
+        self.c1 = nn.Sequential(nn.BatchNorm2d(16), nn.ReLU(), nn.Conv2d(16, 8, 3, padding=1))
+        self.c2 = nn.Sequential(nn.BatchNorm2d(24), nn.ReLU(), nn.Conv2d(24, 8, 3, padding=1))
+        self.head = nn.Linear(32, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.c0(x)
+        x = torch.cat([x, self.c1(x)], 1)
+        x = torch.cat([x, self.c2(x)], 1)
+        return self.head(x.mean((2, 3)))
+
+
+def test_densenet_style_concatenation() -> None:
+    model = _Dense()
+    _check(model, torch.randn(2, 3, 8, 8))
+    assert model.c0.out_channels == 8 and model.c1[2].out_channels == 4
+    assert model.c2[0].num_features == 12 and model.head.in_features == 16

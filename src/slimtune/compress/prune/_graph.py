@@ -129,6 +129,8 @@ class _Walker(WalkerBase):
             return self.attention(name, mod, c, shape_in, shape_out)
         if isinstance(mod, nn.MultiheadAttention):
             return self.mha(name, mod, node)
+        if isinstance(mod, nn.TransformerEncoderLayer | nn.TransformerEncoder):
+            return self.encoder(name, mod, node)
         if has_params:
             raise UnsupportedModuleError(
                 f"Module {name!r} ({type(mod).__name__}) has parameters but no pruning handler. "
@@ -182,16 +184,12 @@ class _Walker(WalkerBase):
         c = chans[0] if chans else None
         ok = (
             c is not None
-            and mod._qkv_same_embed_dim
-            and mod.bias_k is None
             and len(qkv) == 3
             and all(
                 s is not None and x is not None and x.dim == len(s) - 1
                 for x, s in zip(chans, shapes, strict=True)
             )
-            and len(c.segs) == 1
-            and c.segs[0].inner == 1
-            and c.segs[0].length == self.src.size[c.segs[0].sid]
+            and _mha_fits(mod, c, self.src.size)
         )
         if not ok or c is None:
             self.block((node.args, node.kwargs), f"{name}: nn.MultiheadAttention is kept whole")
@@ -199,10 +197,56 @@ class _Walker(WalkerBase):
         for other in chans[1:]:
             assert other is not None
             self.src.unite(c.segs, other.segs, f"{name}: query, key and value layouts differ")
+        self.couple_mha(name, mod, c)
+        return (Chan(c.dim, c.segs), None)
+
+    def couple_mha(self, name: str, mod: nn.MultiheadAttention, c: Chan) -> None:
         sid = c.segs[0].sid
         self.src.blocks[sid] = math.lcm(self.src.blocks.get(sid, 1), mod.num_heads)
         self.consume(name, "mha", c)
-        return (Chan(c.dim, c.segs), None)
+
+    def encoder(self, name: str, mod: nn.Module, node: fx.Node) -> Chan | None:
+        """``nn.TransformerEncoder(Layer)``: a residual stream of ``d_model`` channels through
+        self-attention and norms, and an independent hidden group per feed-forward block."""
+        x = node.args[0] if node.args else node.kwargs.get("src")
+        c, shape, shape_out = self.chan(x), node_shape(x), node_shape(node)
+        assert shape is not None and shape_out is not None
+        if isinstance(mod, nn.TransformerEncoderLayer):
+            layers = [(name, mod)]
+        else:
+            layers = [(f"{name}.layers.{i}", m) for i, m in enumerate(mod.layers)]  # type: ignore[arg-type]
+        ok = c is not None and c.dim == len(shape) - 1
+        ok = ok and all(_mha_fits(m.self_attn, c, self.src.size) for _, m in layers)
+        self.block(tuple(node.args[1:]) + tuple(node.kwargs.values()), f"{name}: masks")
+        if not ok or c is None:
+            if c is not None:
+                self.src.block_segs(c.segs, f"{name} keeps its model dimension")
+            c = Chan(len(shape) - 1, self.fixed(shape[-1], f"{name} keeps its model dimension"))
+        for lname, layer in layers:
+            self.couple_mha(f"{lname}.self_attn", layer.self_attn, c)
+            for norm in ("norm1", "norm2"):
+                if getattr(layer, norm).elementwise_affine:
+                    self.consume(f"{lname}.{norm}", "norm", c)
+            self.consume(f"{lname}.linear1", "in", c)
+            hidden = self.produce(f"{lname}.linear1", "out", layer.linear1.out_features)
+            self.consume(f"{lname}.linear2", "in", Chan(c.dim, (hidden,)))
+            out = self.produce(f"{lname}.linear2", "out", layer.linear2.out_features)
+            self.src.unite(c.segs, (out,), f"{lname}: residual")
+        final = getattr(mod, "norm", None)
+        if isinstance(final, nn.LayerNorm) and final.elementwise_affine:
+            self.consume(f"{name}.norm", "norm", c)
+        return Chan(len(shape_out) - 1, c.segs)
+
+
+def _mha_fits(mod: nn.MultiheadAttention, c: Chan | None, sizes: list[int]) -> bool:
+    return (
+        c is not None
+        and bool(mod._qkv_same_embed_dim)
+        and mod.bias_k is None
+        and len(c.segs) == 1
+        and c.segs[0].inner == 1
+        and c.segs[0].length == sizes[c.segs[0].sid]
+    )
 
 
 def build_graph(

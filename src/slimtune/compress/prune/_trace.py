@@ -30,10 +30,14 @@ class _Tracer(fx.Tracer):
         self.stack: list[str] = []
 
     def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-        if isinstance(m, nn.MultiheadAttention) or is_attention(m):
+        if isinstance(
+            m, nn.MultiheadAttention | nn.TransformerEncoderLayer | nn.TransformerEncoder
+        ) or is_attention(m):
             return True
         if self._leaf is not None and self._leaf(m):
             return True
+        if any(True for _ in m.children()):  # torch.nn containers (TransformerEncoder, ...)
+            return False
         return super().is_leaf_module(m, module_qualified_name)
 
     def call_module(
