@@ -25,3 +25,10 @@ def fail(message: str) -> None:
 def nap(seconds: float) -> int:
     time.sleep(seconds)
     return os.getpid()
+
+
+def signal_self(signum: int) -> None:
+    import signal
+
+    os.kill(os.getpid(), signal.Signals(signum))
+    time.sleep(5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 import sys
 from concurrent.futures import Future
@@ -55,6 +56,13 @@ def test_a_dead_worker_fails_only_its_future_and_is_replaced(pool):
     assert slow.result(timeout=60) in before  # the other task finished normally
     assert pool.submit(_tasks.add, 1, b=1).result(timeout=60) == 2  # still usable
     assert len(set(pool.worker_pids()) - before) == 1  # one fresh worker
+
+
+@pytest.mark.parametrize("signum", [signal.SIGSEGV, signal.SIGKILL])
+def test_a_segfault_or_oom_kill_is_reported_with_the_signal(pool, signum):
+    with pytest.raises(WorkerLostError, match=f"signal {signum.name}"):
+        pool.submit(_tasks.signal_self, int(signum)).result(timeout=60)
+    assert pool.submit(_tasks.add, 2).result(timeout=60) == 2
 
 
 def test_unpicklable_task_is_rejected_at_submit(pool):

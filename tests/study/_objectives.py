@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import slimtune
 
@@ -29,3 +30,10 @@ def interrupt_on_trial_2(trial: slimtune.Trial) -> float:
     if trial.number == 2:
         raise KeyboardInterrupt
     return trial.suggest_float("x", 0.0, 1.0)
+
+
+def sleeps_from_trial_2(trial: slimtune.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    if trial.number >= 2:
+        time.sleep(60)
+    return x

@@ -7,12 +7,16 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
+from pathlib import Path
 
 import pytest
 
 import slimtune
 from slimtune import TrialState
 from tests.study import _objectives
+
+_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_exception_in_catch_is_recorded_and_the_study_goes_on(storage_url):
@@ -142,3 +146,39 @@ def test_unpicklable_objective_with_processes_is_a_clear_error(tmp_path):
     with pytest.raises(slimtune.SlimtuneError, match="cannot be pickled"):
         study.optimize(lambda t: 0.0, n_trials=4, n_jobs=2)
     assert study.trials == []
+
+
+@pytest.mark.slow
+def test_sigint_to_a_driver_with_worker_processes_fails_its_running_trials(tmp_path):
+    url = f"sqlite:///{tmp_path}/pool.db"
+    script = textwrap.dedent(
+        f"""
+        import signal, slimtune
+        from tests.study import _objectives
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        study = slimtune.create_study("pool", storage={url!r})
+        print("ready", flush=True)
+        study.optimize(_objectives.sleeps_from_trial_2, n_trials=20, n_jobs=2)
+        """
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=_REPO_ROOT
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    study = slimtune.load_study("pool", storage=url)
+    deadline = time.time() + 60
+    while [t.state for t in study.trials][:2] != [TrialState.COMPLETE] * 2 or (
+        sum(t.state is TrialState.RUNNING for t in study.trials) < 2
+    ):
+        assert time.time() < deadline, "the workers never started trials 2 and 3"
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    trials = study.trials
+    assert all(t.state is not TrialState.RUNNING for t in trials)
+    assert [t.state for t in trials[:2]] == [TrialState.COMPLETE] * 2
+    for t in trials[2:]:
+        assert t.state is TrialState.FAILED
+        assert t.error is not None and t.error["type"] == "KeyboardInterrupt"
