@@ -31,6 +31,9 @@ class PBTConfig:
     rounded, Categorical moved to a neighbouring choice). ``n_workers`` processes run members;
     ``max_restarts`` retries of a member step whose process died or raised before the member is
     re-seeded by exploit; ``step_timeout`` seconds kills a hung step (own processes only).
+    ``synchronous=False``: no rounds; a member exploits as soon as its own step ends, ranked
+    against the latest scores of the others (faster with uneven members, not reproducible on
+    several workers).
     """
 
     population_size: int = 4
@@ -42,6 +45,7 @@ class PBTConfig:
     n_workers: int = 2
     max_restarts: int = 2
     step_timeout: float | None = None
+    synchronous: bool = True
     seed: int | None = None
 
     def __post_init__(self) -> None:
@@ -75,6 +79,8 @@ class PBTConfig:
         t = self.step_timeout
         if t is not None and (isinstance(t, bool) or not isinstance(t, int | float) or t <= 0):
             raise ValueError(f"`step_timeout` must be None or seconds > 0, got {t!r}.")
+        if not isinstance(self.synchronous, bool):
+            raise TypeError(f"`synchronous` must be a bool, got {self.synchronous!r}.")
         from slimtune._rng import check_seed
 
         check_seed(self.seed)

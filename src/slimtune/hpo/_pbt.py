@@ -149,7 +149,9 @@ class PBT:
         )
         pool: Any = SpawnPool(cfg.n_workers, timeout=cfg.step_timeout) if own else self.executor
         try:
-            for r in range(cfg.rounds):
+            if not cfg.synchronous:
+                run.run_async(pool)
+            for r in range(cfg.rounds if cfg.synchronous else 0):
                 run.train_round(pool, r)
                 if r < cfg.rounds - 1:
                     run.exploit_and_explore(r)

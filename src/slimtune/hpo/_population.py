@@ -43,6 +43,17 @@ def _call_train(train_fn: TrainFn, step: MemberStep) -> float:
     return train_fn(step)
 
 
+def _outcome(fut: Future[Any]) -> tuple[float, str | None]:
+    """``(score, None)`` for a finished member step, ``(nan, reason)`` for a failed one."""
+    try:
+        score = float(fut.result())
+    except BaseException as err:
+        return math.nan, f"{type(err).__name__}: {err}"
+    if not math.isfinite(score):
+        return math.nan, f"train_fn returned a non-finite score {score!r}"
+    return score, None
+
+
 @dataclass
 class PBTResult:
     """What a PBT run left: final scores, schedules, events and checkpoint folders."""
@@ -147,24 +158,14 @@ class Population:
             done, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in done:
                 i = running.pop(fut)
-                error: str | None = None
-                score = math.nan
-                try:
-                    score = float(fut.result())
-                except BaseException as err:
-                    error = f"{type(err).__name__}: {err}"
-                if error is None and not math.isfinite(score):
-                    error = f"train_fn returned a non-finite score {score!r}"
+                score, error = _outcome(fut)
                 if error is None:
                     self._succeeded(i, rnd, score)
                     ok += 1
                     continue
                 attempts[i] += 1
                 last_error = error
-                logger.warning("PBT member %d failed in round %d: %s", i, rnd, error)
-                self._event(
-                    i, {"kind": "failure", "round": rnd, "attempt": attempts[i], "error": error}
-                )
+                self._failed(i, rnd, attempts[i], error)
                 if attempts[i] <= cfg.max_restarts:
                     running[self._launch(pool, i, rnd)] = i
                 else:
@@ -175,6 +176,77 @@ class Population:
                 f"(last error: {last_error}); see the 'pbt_events' user attributes of study "
                 f"{self.pbt.study.name!r}."
             )
+
+    def run_async(self, pool: Any) -> None:
+        """Asynchronous PBT: each member, when its step ends, exploits a top member if it ranks
+        in the bottom quantile of the latest scores, then trains on, until it has trained
+        ``rounds * interval`` steps. Decisions depend on the order steps finish, so runs on
+        several workers are not reproducible (the schedules still replay)."""
+        cfg = self.pbt.config
+        n = len(self.trials)
+        total = cfg.rounds * cfg.interval
+        ticks = [0] * n  # steps this member has trained itself (its seeds and report steps)
+        attempts = [0] * n
+        running = {self._launch(pool, i, 0): i for i in range(n)}
+        last_error = ""
+        while running:
+            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in done:
+                i = running.pop(fut)
+                score, error = _outcome(fut)
+                if error is None:
+                    self._succeeded(i, ticks[i], score)
+                    ticks[i] += 1
+                    attempts[i] = 0
+                else:
+                    attempts[i] += 1
+                    last_error = error
+                    self._failed(i, ticks[i], attempts[i], error)
+                    if attempts[i] <= cfg.max_restarts:
+                        running[self._launch(pool, i, ticks[i])] = i
+                        continue
+                    self.scores[i] = None
+                    attempts[i] = 0
+                if self.progress[i] >= total:
+                    continue
+                exploited = self._exploit_async(i, ticks[i], total)
+                if self.scores[i] is None and not exploited:
+                    continue  # failed for good and nobody to copy: this member stops
+                if self.progress[i] < total:
+                    running[self._launch(pool, i, ticks[i])] = i
+        if all(s is None for s in self.scores):
+            raise PBTError(
+                f"every member failed after {cfg.max_restarts} restarts (last error: "
+                f"{last_error}); see the 'pbt_events' user attributes of study "
+                f"{self.pbt.study.name!r}."
+            )
+
+    def _exploit_async(self, member: int, tick: int, total: int) -> bool:
+        cfg = self.pbt.config
+        k = cfg.n_exploit()
+        sign = 1.0 if self.direction == "minimize" else -1.0
+
+        def key(j: int) -> tuple[int, float, int]:
+            s = self.scores[j]
+            return (1, 0.0, j) if s is None else (0, sign * s, j)
+
+        order = sorted(range(len(self.trials)), key=key)
+        if member not in order[len(order) - k :]:
+            return False
+        top = [
+            j
+            for j in order[:k]
+            if j != member and self.scores[j] is not None and self.progress[j] < total
+        ]
+        if not top:
+            return False
+        rng = np.random.default_rng([self.base_seed, 3, member, tick])
+        self._exploit(member, top[int(rng.integers(len(top)))], tick, rng)
+        return True
+
+    def _failed(self, member: int, rnd: int, attempt: int, error: str) -> None:
+        logger.warning("PBT member %d failed in round %d: %s", member, rnd, error)
+        self._event(member, {"kind": "failure", "round": rnd, "attempt": attempt, "error": error})
 
     def abandon(self, err: BaseException) -> None:
         """Mark the members' trials FAILED after the run stopped on ``err``."""
@@ -209,27 +281,33 @@ class Population:
         rng = np.random.default_rng([self.base_seed, 1, rnd])
         pairs = select_exploits(self.scores, n=cfg.n_exploit(), direction=self.direction, rng=rng)
         for loser, winner in pairs:
-            source_digest = checkpoint_digest(self.ckpt(winner))
-            copied = copy_checkpoint(self.ckpt(winner), self.ckpt(loser))
-            old = dict(self.hparams[loser])
-            self.hparams[loser] = explore(self.hparams[winner], self.pbt.space, config=cfg, rng=rng)
-            self.schedules[loser] = list(self.schedules[winner])
-            self.progress[loser] = self.progress[winner]
-            self.scores[loser] = self.scores[winner]
-            self._event(
-                loser,
-                {
-                    "kind": "exploit",
-                    "round": rnd,
-                    "source": winner,
-                    "source_sha256": source_digest,
-                    "copied_sha256": copied,
-                    "old_hparams": old,
-                    "source_hparams": dict(self.hparams[winner]),
-                    "new_hparams": dict(self.hparams[loser]),
-                },
-            )
-            logger.info("PBT round %d: member %d exploits member %d", rnd, loser, winner)
+            self._exploit(loser, winner, rnd, rng)
+
+    def _exploit(self, loser: int, winner: int, rnd: int, rng: np.random.Generator) -> None:
+        """``loser`` takes ``winner``'s checkpoint (byte-exact), schedule and progress, and an
+        explored copy of its hyperparameters."""
+        cfg = self.pbt.config
+        source_digest = checkpoint_digest(self.ckpt(winner))
+        copied = copy_checkpoint(self.ckpt(winner), self.ckpt(loser))
+        old = dict(self.hparams[loser])
+        self.hparams[loser] = explore(self.hparams[winner], self.pbt.space, config=cfg, rng=rng)
+        self.schedules[loser] = list(self.schedules[winner])
+        self.progress[loser] = self.progress[winner]
+        self.scores[loser] = self.scores[winner]
+        self._event(
+            loser,
+            {
+                "kind": "exploit",
+                "round": rnd,
+                "source": winner,
+                "source_sha256": source_digest,
+                "copied_sha256": copied,
+                "old_hparams": old,
+                "source_hparams": dict(self.hparams[winner]),
+                "new_hparams": dict(self.hparams[loser]),
+            },
+        )
+        logger.info("PBT round %d: member %d exploits member %d", rnd, loser, winner)
 
     def finish(self) -> PBTResult:
         study = self.pbt.study
