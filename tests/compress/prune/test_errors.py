@@ -118,3 +118,10 @@ def test_groups_declared_by_hand_for_an_untraceable_model() -> None:
     assert {e.name for e in plan.entries} == {"0", "2.fc"}
     with pytest.raises(ValueError, match="role in"):
         ChannelGroup(members=(("0", "weights"),))
+
+
+def test_ignore_applies_to_groups_declared_by_hand() -> None:
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2))
+    groups = [ChannelGroup(members=(("0", "out"), ("2", "in")))]
+    plan = prune_(model, StructuredPruneConfig(ratio=0.5, ignore=("2",)), groups=groups)
+    assert plan.entries == () and model[0].out_features == 16

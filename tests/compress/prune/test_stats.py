@@ -29,3 +29,25 @@ def test_latency_is_a_positive_median_and_restores_threads() -> None:
     assert torch.get_num_threads() == before
     with pytest.raises(ValueError, match="`repeats` must be an int >= 1"):
         measure_latency(model, torch.randn(2, 8), repeats=0)
+
+
+def test_tied_weights_are_counted_and_saved_once(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from slimtune.compress.prune import PrunePlan, load_pruned, save_pruned
+
+    def tied() -> nn.Module:
+        torch.manual_seed(0)
+        m = nn.Sequential(nn.Embedding(10, 8), nn.Linear(8, 10, bias=False))
+        m[1].weight = m[0].weight
+        return m
+
+    model = tied()
+    assert count_params(model) == 80
+    assert size_on_disk(model) < 80 * 4 + 200
+    save_pruned(model, Path(str(tmp_path)), PrunePlan())
+    other = tied()
+    with torch.no_grad():
+        other[0].weight.zero_()
+    load_pruned(other, Path(str(tmp_path)))
+    assert torch.equal(other[0].weight, model[0].weight)

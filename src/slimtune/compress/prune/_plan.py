@@ -126,22 +126,21 @@ def apply_plan_(model: nn.Module, plan: PrunePlan) -> nn.Module:
 
 def save_pruned(model: nn.Module, directory: str | Path, plan: PrunePlan) -> Path:
     """Write ``model.safetensors`` and ``prune_plan.json`` into ``directory``; return it."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    save_file(state, str(path / _WEIGHTS))
+    save_model(model, str(path / _WEIGHTS))  # handles tied (shared) weights
     (path / _PLAN).write_text(plan.to_json())
     return path
 
 
 def load_pruned(model: nn.Module, directory: str | Path) -> PrunePlan:
     """Prune a fresh ``model`` with the saved plan, then load the saved weights; return the plan."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
     path = Path(directory)
     plan = PrunePlan.from_json((path / _PLAN).read_text())
     apply_plan_(model, plan)
-    model.load_state_dict(load_file(str(path / _WEIGHTS)))
+    load_model(model, str(path / _WEIGHTS))
     return plan

@@ -42,10 +42,21 @@ def count_macs(model: nn.Module, example_inputs: torch.Tensor | Sequence[torch.T
 
 
 def size_on_disk(model: nn.Module) -> int:
-    """Bytes of the model's state dict saved as safetensors."""
+    """Bytes of the model's state dict saved as safetensors (tied weights stored once)."""
     from safetensors.torch import save
 
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    state: dict[str, torch.Tensor] = {}
+    seen: set[tuple[int, tuple[int, ...], torch.dtype]] = set()
+    for k, v in model.state_dict().items():
+        key = (
+            v.untyped_storage().data_ptr() + v.storage_offset() * v.element_size(),
+            tuple(v.shape),
+            v.dtype,
+        )
+        if v.numel() and key in seen:
+            continue
+        seen.add(key)
+        state[k] = v.detach().contiguous().cpu()
     return len(save(state))
 
 

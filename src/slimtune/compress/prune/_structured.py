@@ -83,6 +83,9 @@ def find_groups(
     _check_names(model, list(ignore), "ignore")
     if groups is not None:
         graph = _manual_graph(model, groups)
+        for m in graph.members:
+            if any(m.name == i or m.name.startswith(i + ".") for i in ignore):
+                graph.sources.block_segs(m.segs, f"{m.name} is ignored")
     else:
         graph = build_graph(model, _as_inputs(example_inputs), ignore=ignore)
     return groups_of(model, graph)
