@@ -57,12 +57,13 @@ class PBT:
 
     ``train_fn(step: MemberStep) -> score`` trains one member ``step.steps`` steps (see
     :class:`MemberStep`); it must be a module-level function so it pickles into worker
-    processes. ``study`` (default: an in-memory study minimising) gets one trial per member; its
-    sampler draws the initial population. ``executor``: anything with ``submit(fn, *args)``
-    returning a future (``slimtune.executors.ProcessExecutor``, ``InlineExecutor``, a thread pool);
-    by default PBT runs its own ``n_workers`` spawn processes (:class:`SpawnPool`) that survive a
-    member's crash and kill a step running past ``config.step_timeout``. ``workdir`` holds the
-    checkpoints (default: a new temporary folder, kept after the run).
+    processes. ``study`` (default: an in-memory study minimising, seeded with ``config.seed``)
+    gets one trial per member; its sampler draws the initial population. ``executor``: anything
+    with ``submit(fn, *args)`` returning a future (``slimtune.executors.ProcessExecutor``,
+    ``InlineExecutor``, a thread pool); by default PBT runs its own ``n_workers`` spawn processes
+    (:class:`SpawnPool`) that survive a member's crash and kill a step running past
+    ``config.step_timeout``. ``workdir`` holds the checkpoints (default: a new temporary folder,
+    kept after the run).
     """
 
     def __init__(
@@ -106,7 +107,9 @@ class PBT:
         self.train_fn = train_fn
         self.space = space
         self.config = config
-        self.study = study if study is not None else create_study(storage="memory")
+        self.study = (
+            study if study is not None else create_study(storage="memory", seed=config.seed)
+        )
         self.executor = executor
         self.workdir = Path(workdir) if workdir is not None else None
 
