@@ -20,9 +20,10 @@ def interleaved(
     fns: Mapping[str, Callable[[], Any]], *, rounds: int, warmup: int = 3
 ) -> dict[str, dict[str, float]]:
     """Median CPU and wall milliseconds per variant; variants alternate within every round
-    (the order rotates each round) so that load changes hit all of them alike."""
+    (the order rotates each round) so that load changes hit all of them alike. Runs under
+    ``torch.no_grad()``, the grad mode compiled variants were compiled in."""
     names = list(fns)
-    with torch.inference_mode():
+    with torch.no_grad():
         for name in names:
             for _ in range(warmup):
                 fns[name]()

@@ -37,6 +37,13 @@ def run(*, quick: bool) -> dict[str, Any]:
     sizes["PyTorch quantize_dynamic"] = torch_save_bytes(peer)
 
     if not quick:
+        import torch._inductor.config as inductor_config
+
+        compiled = torch.compile(copy.deepcopy(model))
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            compiled(x)
+        variants["fp32 torch.compile (freezing)"] = compiled
+        notes["fp32 torch.compile (freezing)"] = "reference for the compiled int8 row"
         static = quantize_static_int8(model, (x,), calib, compile=True)
         variants["slimtune PT2E static int8 + compile"] = static.model
         notes["slimtune PT2E static int8 + compile"] = "size n/a (compiled graph)"
@@ -55,7 +62,7 @@ def run(*, quick: bool) -> dict[str, Any]:
     times = interleaved(fns, rounds=10 if quick else 40, warmup=3 if quick else 10)
     base = times["fp32 eager"]["cpu_ms"]
     rows = []
-    with torch.inference_mode():
+    with torch.no_grad():
         for name, m in variants.items():
             out = m(x)
             err = float((out - ref).norm() / ref.norm())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,8 +80,6 @@ def _plan(model: nn.Module, config: QuantConfig) -> tuple[dict[str, nn.Module], 
                     f"in float, or map it to LayerConfig(method='float')."
                 )
             report.skipped[name] = f"unsupported layer type {type(module).__name__}"
-    import fnmatch
-
     for pattern in config.layers:
         if not any(fnmatch.fnmatchcase(n, pattern) for n in names):
             raise ValueError(

@@ -17,7 +17,7 @@ from slimtune.compress.quantize._fakequant import (
 )
 from slimtune.compress.quantize._pq import PQWeight
 
-__all__ = ["SUPPORTED_LAYERS", "QuantizedLayer", "effective_weight"]
+__all__ = ["SUPPORTED_LAYERS", "QuantizedLayer"]
 
 SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -98,10 +98,3 @@ class QuantizedLayer(nn.Module):
             self.weight_quant.freeze()
         if isinstance(self.input_quant, FakeQuantize) and self.input_quant.observing:
             self.input_quant.freeze()
-
-
-def effective_weight(module: nn.Module) -> torch.Tensor:
-    """The weight a (possibly quantised) layer computes with."""
-    if isinstance(module, QuantizedLayer):
-        return module.quantized_weight().detach()
-    return cast(torch.Tensor, module.weight).detach()

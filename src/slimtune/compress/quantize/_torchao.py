@@ -67,7 +67,9 @@ def quantize_static_int8(
 
     ``model`` is not modified: it is exported with ``torch.export``, annotated, calibrated on
     ``calibration`` and converted; with ``compile=True`` the result goes through
-    ``torch.compile`` so Inductor lowers the quantised patterns to int8 kernels. Modules called
+    ``torch.compile`` with Inductor freezing (compiled at once for ``example_inputs``' shapes;
+    other shapes recompile without freezing and run slower) so that Inductor lowers the
+    quantised patterns to prepacked int8 kernels. Modules called
     more than once (a shared ``nn.ReLU``) are split per call site and reported; any other
     pattern the quantizer rejects raises :class:`UnsupportedLayerError`.
     """
@@ -108,7 +110,13 @@ def quantize_static_int8(
     converted = convert_pt2e(prepared)
     out: nn.Module = converted
     if compile:
+        import torch._inductor.config as inductor_config
+
         out = torch.compile(converted)  # type: ignore[assignment]
+        # Inductor folds the quantised weights into prepacked int8 kernels only with freezing;
+        # compilation happens on the first call, so make it here, for example_inputs' shapes.
+        with inductor_config.patch(freezing=True), torch.no_grad():
+            out(*example_inputs)
     return StaticInt8Result(model=out, renamed_call_sites=renamed, compiled=compile)
 
 
