@@ -11,10 +11,10 @@ plainly:
   current configuration at that fidelity.
 * Exploit copies the winner's configuration and its progress (PBT copies the checkpoint folder
   and the schedule); explore moves to a neighbouring configuration (``PBTConfig`` factors 0.8 /
-  1.2, resampling with probability 0.25; the table snaps it to its grid) that continues at the
-  same fidelity. A network that trained k epochs under configuration A and then under B is
-  modelled as B's own learning curve at the same epoch: the table has no curves for switched
-  hyperparameters.
+  1.2, resampling with probability 0.25; the problem maps it onto its table as it maps any
+  configuration) that continues at the same fidelity. A network that trained k epochs under
+  configuration A and then under B is modelled as B's own learning curve at the same epoch: the
+  table has no curves for switched hyperparameters.
 * Cost: on the resumable table a member pays only the epochs it adds (of its current
   configuration's recorded seconds); on Hartmann every evaluation pays its full cost.
 * A member reaching the top rung is a full-fidelity evaluation (one trace point). When the
