@@ -194,3 +194,22 @@ def test_bad_input_names_the_parameter():
         implicit_hypergradient(
             lambda p, h: p["w"].sum(), lambda p, h: p["w"].sum(), {"w": w}, {"a": torch.ones(())}
         )
+
+
+def test_online_lr_and_implicit_weight_decay_compose():
+    """HypergradientOptimizer as the training optimizer of a HypergradTuner run."""
+    from slimtune.hpo.hypergrad import HDConfig, HypergradientOptimizer
+
+    r = Ridge()
+    w = torch.zeros(r.d, dtype=F64, requires_grad=True)
+    h = {"log_lam": torch.tensor(1.0, dtype=F64, requires_grad=True)}
+    tuner = HypergradTuner(h, method=ImplicitConfig(iterations=50), hyper_lr=0.1)
+    opt = HypergradientOptimizer(
+        torch.optim.SGD([w], lr=0.01), HDConfig(hyper_lr=0.05, mode="multiplicative")
+    )
+    fit_with_hypergradients(
+        r.train_loss, r.val_loss, {"w": w}, tuner, optimizer=opt, steps=4000, hyper_interval=20
+    )
+    assert opt.lrs[0] > 0.05  # the too-small learning rate was raised
+    lam = math.exp(float(h["log_lam"].detach()))
+    assert abs(lam / math.exp(r.optimal_log_lambda()) - 1) < 0.02

@@ -22,6 +22,7 @@ from slimtune.hpo.hypergrad._implicit import (
     _check_tensors,
     implicit_hypergradient,
 )
+from slimtune.hpo.hypergrad._online import HypergradientOptimizer
 from slimtune.hpo.hypergrad._unrolled import UnrolledConfig, unrolled_hypergradient
 
 if TYPE_CHECKING:
@@ -171,7 +172,7 @@ def fit_with_hypergradients(
     params: Mapping[str, torch.Tensor],
     tuner: HypergradTuner,
     *,
-    optimizer: torch.optim.Optimizer,
+    optimizer: torch.optim.Optimizer | HypergradientOptimizer,
     steps: int,
     hyper_interval: int,
     finish: bool = True,
@@ -180,12 +181,16 @@ def fit_with_hypergradients(
     hyperparameter step every ``hyper_interval`` steps; returns the tuner's trajectory.
 
     The training step sees the hyperparameters detached (their values, not their gradients).
+    ``optimizer`` may be a :class:`HypergradientOptimizer`, so the learning rate adapts online
+    while the regularisation hyperparameters follow the validation hypergradient.
     """
     for name, v in (("steps", steps), ("hyper_interval", hyper_interval)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"`{name}` must be an int >= 1, got {v!r}.")
-    if not isinstance(optimizer, torch.optim.Optimizer) and not hasattr(optimizer, "step"):
-        raise TypeError(f"`optimizer` must be a torch optimizer, got {optimizer!r}.")
+    if not isinstance(optimizer, torch.optim.Optimizer | HypergradientOptimizer):
+        raise TypeError(
+            f"`optimizer` must be a torch optimizer or a HypergradientOptimizer, got {optimizer!r}."
+        )
     p = _check_tensors("params", params)
     for t in range(steps):
         optimizer.zero_grad()
