@@ -99,7 +99,7 @@ def run_pbt(problem: MFProblem, *, seed: int, max_cost: float) -> list[tuple[flo
                 executor=InlineExecutor(),
                 workdir=workdir,
             )
-            quiet = logging.getLogger("slimtune.hpo._pbt")
+            quiet = logging.getLogger("slimtune.hpo")
             level = quiet.level
             quiet.setLevel(logging.ERROR)  # the members stopped by the budget are not news
             try:

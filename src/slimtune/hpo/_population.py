@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EVENTS_KEY", "PBTError", "PBTResult", "Population"]
 
-logger = logging.getLogger("slimtune.hpo._pbt")
+logger = logging.getLogger(__name__)
 
 EVENTS_KEY = "pbt_events"
 
@@ -47,7 +47,9 @@ def _outcome(fut: Future[Any]) -> tuple[float, str | None]:
     """``(score, None)`` for a finished member step, ``(nan, reason)`` for a failed one."""
     try:
         score = float(fut.result())
-    except BaseException as err:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # SystemExit in a task, a lost worker, ...
         return math.nan, f"{type(err).__name__}: {err}"
     if not math.isfinite(score):
         return math.nan, f"train_fn returned a non-finite score {score!r}"
