@@ -342,3 +342,19 @@ def test_asynchronous_pbt_trains_every_member_to_the_end(tmp_path):
     best = result.trial(result.best_member)
     assert replay_schedule(_members.train_linear, best, tmp_path / "replay") == best.value
     assert study.user_attrs["pbt_config"]["synchronous"] is False
+
+
+def test_explore_keeps_step_lattices_and_ranges_through_zero():
+    space = SearchSpace(
+        {"a": Float(0.0, 1.0, step=0.1), "c": Float(-1.0, 1.0), "d": Int(0, 10, step=2)}
+    )
+    cfg = PBTConfig(resample_probability=0.0, perturb_factors=(0.8, 1.2))
+    rng = np.random.default_rng(0)
+    seen = set()
+    for _ in range(40):
+        new = explore({"a": 0.5, "c": 0.0, "d": 4}, space, config=cfg, rng=rng)
+        assert space.contains(new)
+        assert round(new["a"], 9) in (0.3, 0.7)  # +- 20% of the range: it reaches zero
+        assert new["c"] == pytest.approx(0.4) or new["c"] == pytest.approx(-0.4)
+        seen.add(new["d"])
+    assert seen == {2, 6}

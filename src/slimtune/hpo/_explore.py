@@ -129,11 +129,11 @@ def _perturb(dist: Distribution, value: Any, factor: float, rng: np.random.Gener
         j = min(max(j, 0), len(dist.choices) - 1)
         return dist.choices[j]
     if isinstance(dist, Int):
-        new = round(value * factor) if value > 0 else value + (1 if factor >= 1 else -1)
-        if new == value:
-            new = value + (dist.step if factor >= 1 else -dist.step)
-        new = min(max(new, dist.low), dist.high)
-        new = dist.low + round((new - dist.low) / dist.step) * dist.step
+        sign = 1 if factor >= 1 else -1
+        target = value * factor if value > 0 else value + sign
+        new = dist.low + round((target - dist.low) / dist.step) * dist.step
+        if new == value:  # too small a change to reach the next lattice point: take one step
+            new = value + sign * dist.step
         return int(min(max(new, dist.low), dist.high))
     if isinstance(dist, Float):
         if dist.log or dist.low > 0:
