@@ -27,7 +27,8 @@ def _check_ratio(value: Any, name: str) -> float:
 class StructuredPruneConfig:
     """How much to remove and how to choose it.
 
-    ``ratio``: fraction of each group's channels to remove (``scope="layer"``) or of all
+    ``ratio``: fraction of each group's channels to remove (at least; ``floor(n * (1 - ratio))``
+    are kept) with ``scope="layer"``, or of all
     prunable channels ranked together after per-group normalisation (``scope="global"``).
     ``per_layer`` maps module names to their own ratio (overrides ``ratio`` for the groups they
     belong to). ``round_to`` keeps channel counts at multiples of it (attention heads are not

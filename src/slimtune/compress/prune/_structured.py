@@ -110,7 +110,9 @@ def groups_of(model: nn.Module, graph: DepGraph) -> list[Group]:
 
 
 def _keep_count(n: int, ratio: float, group: Group, round_to: int | None) -> int:
-    keep = n - round(ratio * n)
+    """Channels kept: ``floor(n * (1 - ratio))`` (at least ``ratio`` removed, as Torch-Pruning
+    counts), rounded to ``round_to`` and to equal counts per block, never below one."""
+    keep = math.floor(n * (1.0 - ratio) + 1e-6)
     if round_to and not group.heads and n > round_to:
         keep = max(round_to, round(keep / round_to) * round_to)
     keep = max(keep, group.blocks)
