@@ -92,6 +92,16 @@ class HDConfig:
             raise ValueError(f"`record_every` must be an int >= 1, got {self.record_every!r}.")
 
 
+def _dot(a: list[Any], b: list[Any]) -> float:
+    """Sum of elementwise products over tensor lists, read back to the host once."""
+    parts = [(x * y).sum() for x, y in zip(a, b, strict=True)]
+    if not parts:
+        return 0.0
+    device = parts[0].device
+    dtype = torch.float64 if device.type == "cpu" else torch.float32
+    return float(torch.stack([t.to(device, dtype) for t in parts]).sum())
+
+
 def _momentum_key(optimizer: torch.optim.Optimizer) -> str:
     if isinstance(optimizer, torch.optim.SGD):
         return "momentum"
@@ -193,13 +203,13 @@ class HypergradientOptimizer:
             if direction is None or len(direction) != len(params):
                 continue
             grads = [p.grad for p in params]
-            h = sum(float((g * d).sum()) for g, d in zip(grads, direction, strict=True))
+            h = _dot(grads, direction)
             lr = float(group["lr"])
             if cfg.mode == "additive":
                 lr = lr - cfg.hyper_lr * h
             else:
-                gn = math.sqrt(sum(float((g * g).sum()) for g in grads))
-                dn = math.sqrt(sum(float((d * d).sum()) for d in direction))
+                gn = math.sqrt(_dot(grads, grads))
+                dn = math.sqrt(_dot(direction, direction))
                 if gn > 0 and dn > 0:
                     lr = lr * (1.0 - cfg.hyper_lr * h / (gn * dn))
             if not math.isfinite(lr):
@@ -208,7 +218,7 @@ class HypergradientOptimizer:
             group["lr"] = min(max(lr, cfg.lr_bounds[0]), cfg.lr_bounds[1])
             mom_dir = self._dir_mom[gi]
             if cfg.tune_momentum and mom_dir is not None and len(mom_dir) == len(params):
-                hm = sum(float((g * d).sum()) for g, d in zip(grads, mom_dir, strict=True))
+                hm = _dot(grads, mom_dir)
                 self._set_momentum(group, self._get_momentum(group) - cfg.momentum_hyper_lr * hm)
 
     def _get_momentum(self, group: dict[str, Any]) -> float:
@@ -271,8 +281,10 @@ class HypergradientOptimizer:
             for gi, group in enumerate(self.optimizer.param_groups):
                 params = [p for p in group["params"] if p.grad is not None]
                 lr = float(group["lr"])
+                # d theta / d lr = (new - old) / lr, computed in the buffer of the old values
                 self._dir_lr[gi] = [
-                    (p.detach() - old) / lr for p, old in zip(params, olds[gi], strict=True)
+                    old.neg_().add_(p.detach()).div_(lr)
+                    for p, old in zip(params, olds[gi], strict=True)
                 ]
                 md = mom_dirs[gi]
                 self._dir_mom[gi] = None if not md or any(d is None for d in md) else list(md)
