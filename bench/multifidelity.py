@@ -191,12 +191,12 @@ def verdicts(summary: dict[str, Any], per_seed: dict[str, list[dict[str, Any]]])
 
 
 def run_problem(
-    name: str, methods: Sequence[str], seeds: int, full_evals: float
+    name: str, methods: Sequence[str], seeds: int, full_evals: float, *, first_seed: int = 0
 ) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
     problem = make_problem(name)
     budget = budget_for(problem, full_evals)
     per_seed: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         traces = {}
         for m in methods:  # methods alternate within each seed
             t0 = time.process_time()
@@ -234,7 +234,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--quick", action="store_true", help="smoke test (well under a minute)")
     ap.add_argument("--build-table", action="store_true", help="rebuild the learning-curve table")
-    ap.add_argument("--seeds", type=int, help="seeds 0..N-1 (default 20; quick 2)")
+    ap.add_argument("--seeds", type=int, help="number of seeds (default 20; quick 2)")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds start here (default 0)")
     ap.add_argument("--problems", help="comma-separated problem names")
     ap.add_argument("--methods", help="comma-separated method keys (random is always run)")
     ap.add_argument("--json", default=str(DEFAULT_JSON), help="where to write the results")
@@ -265,7 +266,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     payload: dict[str, Any] = {
         "benchmark": "multifidelity",
         "mode": "quick" if args.quick else "default",
-        "config": {"seeds": seeds, "problems": problems, "methods": methods, "scale": scale},
+        "config": {
+            "seeds": seeds,
+            "first_seed": args.first_seed,
+            "problems": problems,
+            "methods": methods,
+            "scale": scale,
+        },
         "environment": environment(["torch", "numpy", "optuna"]),
         "load_average_start": load_average(),
         "problems": {},
@@ -279,7 +286,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"note: skipped {missing}")
     for name in problems:
         key = "hartmann6" if name.startswith("hartmann6") else name
-        summary, per_seed = run_problem(name, methods, seeds, BUDGET_FULL_EVALS[key] * scale)
+        summary, per_seed = run_problem(
+            name, methods, seeds, BUDGET_FULL_EVALS[key] * scale, first_seed=args.first_seed
+        )
         payload["problems"][name] = {"summary": summary, "per_seed": per_seed}
         print(
             f"\n### {name}: budget C = {_fmt(summary['budget'])} cost units "
