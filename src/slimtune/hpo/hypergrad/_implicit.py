@@ -72,7 +72,13 @@ def _check_tensors(name: str, tensors: Mapping[str, torch.Tensor]) -> dict[str, 
 
 
 def _dot(a: Sequence[torch.Tensor], b: Sequence[torch.Tensor]) -> float:
-    return float(sum(float((x * y).sum()) for x, y in zip(a, b, strict=True)))
+    """Sum of elementwise products over tensor lists, read back to the host once."""
+    parts = [(x * y).sum() for x, y in zip(a, b, strict=True)]
+    if not parts:
+        return 0.0
+    device = parts[0].device
+    dtype = torch.float64 if device.type == "cpu" else torch.float32
+    return float(torch.stack([t.to(device, dtype) for t in parts]).sum())
 
 
 def _grads(

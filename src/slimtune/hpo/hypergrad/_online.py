@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from slimtune.hpo.hypergrad._implicit import _dot
+
 if TYPE_CHECKING:
     from slimtune.study import Trial
 
@@ -90,16 +92,6 @@ class HDConfig:
             or self.record_every < 1
         ):
             raise ValueError(f"`record_every` must be an int >= 1, got {self.record_every!r}.")
-
-
-def _dot(a: list[Any], b: list[Any]) -> float:
-    """Sum of elementwise products over tensor lists, read back to the host once."""
-    parts = [(x * y).sum() for x, y in zip(a, b, strict=True)]
-    if not parts:
-        return 0.0
-    device = parts[0].device
-    dtype = torch.float64 if device.type == "cpu" else torch.float32
-    return float(torch.stack([t.to(device, dtype) for t in parts]).sum())
 
 
 def _momentum_key(optimizer: torch.optim.Optimizer) -> str:
