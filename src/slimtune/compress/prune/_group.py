@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -73,13 +73,15 @@ class Group:
 
 
 def _pair(
-    grads: Mapping[int, torch.Tensor] | None, p: torch.Tensor | None, fn: object
+    grads: Mapping[int, torch.Tensor] | None,
+    p: torch.Tensor | None,
+    fn: Callable[[torch.Tensor], torch.Tensor],
 ) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """``fn`` of a parameter and of its gradient (from ``grads`` or ``p.grad``)."""
     if p is None:
         return None
     g = p.grad if grads is None else grads.get(id(p))
-    f = fn  # callable tensor -> tensor
-    return f(p.detach()), (f(g) if g is not None else None)  # type: ignore[operator]
+    return fn(p.detach()), (fn(g) if g is not None else None)
 
 
 def _rows(
@@ -103,15 +105,17 @@ def _rows(
         hd = int(target.head_dim)  # type: ignore[arg-type]
         parts = []
         head_grads: list[torch.Tensor | None] = []
+        rows = slice(cols.start * hd, cols.stop * hd)
+
+        def head_rows(t: torch.Tensor) -> torch.Tensor:
+            return t[rows].reshape(length, -1)
+
         for p in ("q", "k", "v"):
-            w = getattr(target, p).weight
-            rows = slice(cols.start * hd, cols.stop * hd)
-            got = _pair(grads, w, lambda t, r=rows: t[r].reshape(length, -1))
+            got = _pair(grads, getattr(target, p).weight, head_rows)
             assert got is not None
             parts.append(got[0])
             head_grads.append(got[1])
         w = getattr(target, "out").weight  # noqa: B009
-        rows = slice(cols.start * hd, cols.stop * hd)
         got = _pair(grads, w, lambda t: t[:, rows].reshape(t.shape[0], length, hd).transpose(0, 1))
         assert got is not None
         parts.append(got[0].reshape(length, -1))
@@ -164,10 +168,10 @@ def _mha_rows(
     parts: list[torch.Tensor] = []
     part_grads: list[torch.Tensor | None] = []
     for p, view in views:
-        got = _pair(grads, p, lambda t, view=view: view(t).reshape(length, -1))
+        got = _pair(grads, p, view)
         assert got is not None
-        parts.append(got[0])
-        part_grads.append(got[1])
+        parts.append(got[0].reshape(length, -1))
+        part_grads.append(None if got[1] is None else got[1].reshape(length, -1))
     known = [x for x in part_grads if x is not None]
     g = torch.cat(known, 1) if len(known) == len(part_grads) else None
     return Rows("mha", target, idx, torch.cat(parts, 1), g)

@@ -9,6 +9,7 @@ Sources that must keep the same channels (residual additions) are joined in a un
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 __all__ = ["Chan", "Member", "Seg", "Sources", "seg_positions", "slice_segs", "total_size"]
@@ -62,13 +63,14 @@ def slice_segs(segs: tuple[Seg, ...], a: int, b: int) -> tuple[Seg, ...] | None:
     return tuple(out)
 
 
-def seg_positions(segs: tuple[Seg, ...], keep: dict[int, list[int]], find: object) -> list[int]:
+def seg_positions(
+    segs: tuple[Seg, ...], keep: dict[int, list[int]], find: Callable[[int], int]
+) -> list[int]:
     """Positions kept along a dimension laid out as ``segs`` given kept channels per group root."""
-    root = find  # a callable sid -> root
     out: list[int] = []
     pos = 0
     for s in segs:
-        kept = keep.get(root(s.sid))  # type: ignore[operator]
+        kept = keep.get(find(s.sid))
         if kept is None:
             chans = list(range(s.length))
         else:
