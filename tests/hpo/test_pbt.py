@@ -192,6 +192,8 @@ def test_select_exploits_on_hand_made_scores():
     assert sorted(p[0] for p in pairs) == [1, 4]
     assert all(p[1] in (5, 3) for p in pairs)
     assert select_exploits([None, None], n=1, direction="minimize", rng=rng) == []
+    pairs = select_exploits([0.1, None, float("nan"), None], n=2, direction="minimize", rng=rng)
+    assert sorted(pairs) == [(2, 0), (3, 0)]  # only finite scores are copied
 
 
 def test_explore_perturbs_or_resamples_inside_the_space():

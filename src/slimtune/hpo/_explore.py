@@ -116,8 +116,9 @@ def select_exploits(
         return (0, sign * s, i)
 
     order = sorted(range(size), key=key)
-    top, bottom = order[:n], order[size - n :]
-    if all(scores[i] is None for i in top):
+    top = [i for i in order[:n] if key(i)[0] == 0]  # failed members are never copied
+    bottom = order[size - n :]
+    if not top:
         return []
     return [(loser, int(top[int(rng.integers(len(top)))])) for loser in bottom]
 
