@@ -121,10 +121,8 @@ class RayExecutor:
                 ) from None
             self._owns = True
         self._resources = res
-        remote_opts = {k: v for k, v in res.items()}
-        self._remote = ray.remote(max_retries=0, **remote_opts)(_call)
+        self._remote = ray.remote(max_retries=0, **res)(_call)
         self._max_workers = max_workers or self._capacity(res)
-        self._refs: set[Any] = set()
 
     def _capacity(self, res: Mapping[str, Any]) -> int:
         total = self._ray.cluster_resources()
@@ -161,7 +159,7 @@ class RayExecutor:
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Disconnect from (and stop) a Ray this executor started; a Ray that was already
-        initialised is left running."""
+        initialised is left running. Tasks already submitted are not cancelled."""
         if self._owns and self._ray.is_initialized():
             self._ray.shutdown()
             self._owns = False
