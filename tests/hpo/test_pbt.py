@@ -28,6 +28,10 @@ from tests.hpo import _members, _tasks
 SPACE = SearchSpace({"lr": Float(0.001, 0.3, log=True), "momentum": Float(0.0, 0.9)})
 
 
+def _study(seed=0):
+    return slimtune.create_study(storage="memory", seed=seed)
+
+
 def _inline_pbt(tmp_path, seed=0, **kw):
     _members.LOG.clear()
     config = PBTConfig(population_size=4, interval=4, rounds=4, quantile=0.25, seed=seed, **kw)
@@ -172,7 +176,9 @@ def test_a_member_failing_every_retry_is_reseeded_by_exploit(tmp_path):
         return _members.train_linear(step)
 
     config = PBTConfig(population_size=4, interval=4, rounds=3, max_restarts=1, seed=0)
-    result = PBT(flaky, SPACE, config=config, executor=InlineExecutor(), workdir=tmp_path).run()
+    result = PBT(
+        flaky, SPACE, study=_study(), config=config, executor=InlineExecutor(), workdir=tmp_path
+    ).run()
     assert calls["n"] == 2  # the first try and one restart
     kinds = [(e["member"], e["kind"]) for e in result.events]
     assert kinds.count((0, "failure")) == 2
@@ -270,9 +276,14 @@ def test_bad_configuration_is_rejected():
     with pytest.raises(ValueError, match="perturb_factors"):
         PBTConfig(perturb_factors=(0.8, -1.0))
     with pytest.raises(TypeError, match="space"):
-        PBT(_members.train_linear, [1, 2])  # type: ignore[arg-type]
+        PBT(_members.train_linear, [1, 2], study=_study())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="study"):
+        PBT(_members.train_linear, SPACE, study="memory")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="one objective"):
+        two = slimtune.create_study(storage="memory", directions=["minimize", "maximize"])
+        PBT(_members.train_linear, SPACE, study=two)
     with pytest.raises(TypeError, match="executor"):
-        PBT(_members.train_linear, SPACE, executor=object())  # type: ignore[arg-type]
+        PBT(_members.train_linear, SPACE, study=_study(), executor=object())  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="schedule"):
         replay_schedule(_members.train_linear, [], ".")
 
@@ -283,7 +294,12 @@ def test_any_executor_with_submit_runs_the_members(tmp_path):
     config = PBTConfig(population_size=4, interval=2, rounds=2, seed=0)
     with ThreadPoolExecutor(2) as pool:
         result = PBT(
-            _members.train_linear, SPACE, config=config, executor=pool, workdir=tmp_path
+            _members.train_linear,
+            SPACE,
+            study=_study(),
+            config=config,
+            executor=pool,
+            workdir=tmp_path,
         ).run()
     assert all(s is not None for s in result.scores)
     assert all(len(s) == 2 for s in result.schedules)
@@ -291,7 +307,7 @@ def test_any_executor_with_submit_runs_the_members(tmp_path):
 
 def test_a_train_function_that_does_not_pickle_is_rejected_up_front():
     with pytest.raises(TypeError, match="module level"):
-        PBT(lambda step: 0.0, SPACE, config=PBTConfig(seed=0)).run()
+        PBT(lambda step: 0.0, SPACE, study=_study(), config=PBTConfig(seed=0)).run()
 
 
 def test_a_population_that_fails_entirely_raises_and_fails_its_trials():
@@ -309,7 +325,12 @@ def test_a_population_that_fails_entirely_raises_and_fails_its_trials():
 def test_a_used_workdir_is_refused(tmp_path):
     config = PBTConfig(population_size=2, rounds=1, seed=0)
     PBT(
-        _members.train_linear, SPACE, config=config, executor=InlineExecutor(), workdir=tmp_path
+        _members.train_linear,
+        SPACE,
+        study=_study(),
+        config=config,
+        executor=InlineExecutor(),
+        workdir=tmp_path,
     ).run()
     study = slimtune.create_study(storage="memory")
     with pytest.raises(ValueError, match="already holds a PBT run"):

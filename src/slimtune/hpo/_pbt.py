@@ -19,7 +19,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slimtune._rng import spawn_seed
 from slimtune.hpo._explore import PBTConfig
@@ -30,7 +30,9 @@ from slimtune.hpo._schedule import (
     replay_schedule,
 )
 from slimtune.space import SearchSpace
-from slimtune.study import Study, Trial, create_study
+
+if TYPE_CHECKING:  # the study layer sits above hpo: PBT only uses the study it is given
+    from slimtune.study import Study, Trial
 
 __all__ = ["PBT", "PBTError", "PBTResult", "SubmitExecutor"]
 
@@ -57,8 +59,8 @@ class PBT:
 
     ``train_fn(step: MemberStep) -> score`` trains one member ``step.steps`` steps (see
     :class:`MemberStep`); it must be a module-level function so it pickles into worker
-    processes. ``study`` (default: an in-memory study minimising, seeded with ``config.seed``)
-    gets one trial per member; its sampler draws the initial population. ``executor``: anything
+    processes. ``study`` (one objective; e.g. ``create_study(storage="memory", seed=0)``) gets
+    one trial per member; its sampler draws the initial population. ``executor``: anything
     with ``submit(fn, *args)`` returning a future (``slimtune.executors.ProcessExecutor``,
     ``InlineExecutor``, a thread pool); by default PBT runs its own ``n_workers`` spawn processes
     (:class:`SpawnPool`) that survive a member's crash and kill a step running past
@@ -71,8 +73,8 @@ class PBT:
         train_fn: TrainFn,
         space: SearchSpace,
         *,
+        study: Study,
         config: PBTConfig | None = None,
-        study: Study | None = None,
         executor: SubmitExecutor | None = None,
         workdir: str | Path | None = None,
     ) -> None:
@@ -88,18 +90,18 @@ class PBT:
         config = PBTConfig() if config is None else config
         if not isinstance(config, PBTConfig):
             raise TypeError(f"`config` must be a PBTConfig, got {config!r}.")
-        if study is not None:
-            if not isinstance(study, Study):
-                raise TypeError(f"`study` must be a slimtune Study, got {study!r}.")
-            if len(study.directions) != 1:
-                raise ValueError(
-                    f"`study` must have one objective, got directions {study.directions}."
-                )
-            if study.space is not None and study.space != space:
-                raise ValueError(
-                    "`study` declares a different space than `space`. Create the study "
-                    "without a space or with the same one."
-                )
+        if not all(callable(getattr(study, m, None)) for m in ("ask", "tell", "set_user_attr")):
+            raise TypeError(
+                f"`study` must be a slimtune Study, got {study!r}. Pass e.g. "
+                "study=slimtune.create_study(storage='memory', seed=0)."
+            )
+        if len(study.directions) != 1:
+            raise ValueError(f"`study` must have one objective, got directions {study.directions}.")
+        if study.space is not None and study.space != space:
+            raise ValueError(
+                "`study` declares a different space than `space`. Create the study "
+                "without a space or with the same one."
+            )
         if executor is not None and not callable(getattr(executor, "submit", None)):
             raise TypeError(f"`executor` must have a submit(fn, *args) method, got {executor!r}.")
         if workdir is not None and not isinstance(workdir, str | Path):
@@ -107,9 +109,7 @@ class PBT:
         self.train_fn = train_fn
         self.space = space
         self.config = config
-        self.study = (
-            study if study is not None else create_study(storage="memory", seed=config.seed)
-        )
+        self.study = study
         self.executor = executor
         self.workdir = Path(workdir) if workdir is not None else None
 

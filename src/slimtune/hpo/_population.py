@@ -23,10 +23,10 @@ from slimtune.exceptions import SlimtuneError
 from slimtune.hpo._checkpoint import checkpoint_digest, copy_checkpoint
 from slimtune.hpo._explore import explore, select_exploits
 from slimtune.hpo._schedule import SCHEDULE_KEY, MemberStep, Segment, TrainFn
-from slimtune.study import Study, Trial
 
 if TYPE_CHECKING:
     from slimtune.hpo._pbt import PBT
+    from slimtune.study import Study, Trial
 
 __all__ = ["EVENTS_KEY", "PBTError", "PBTResult", "Population"]
 
