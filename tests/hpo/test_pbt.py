@@ -310,14 +310,16 @@ def test_a_train_function_that_does_not_pickle_is_rejected_up_front():
         PBT(lambda step: 0.0, SPACE, study=_study(), config=PBTConfig(seed=0)).run()
 
 
-def test_a_population_that_fails_entirely_raises_and_fails_its_trials():
+def test_a_population_that_fails_entirely_raises_and_fails_its_trials(tmp_path):
     def broken(step):
         raise RuntimeError("no data")
 
     study = slimtune.create_study(storage="memory")
     config = PBTConfig(population_size=2, rounds=2, max_restarts=0, seed=0)
     with pytest.raises(PBTError, match="no data"):
-        PBT(broken, SPACE, config=config, study=study, executor=InlineExecutor()).run()
+        PBT(
+            broken, SPACE, config=config, study=study, executor=InlineExecutor(), workdir=tmp_path
+        ).run()
     assert [t.state for t in study.trials] == [TrialState.FAILED] * 2
     assert study.user_attrs["pbt_config"]["population_size"] == 2
 
