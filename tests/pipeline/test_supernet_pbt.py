@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from slimtune import create_study
 from slimtune.executors import InlineExecutor
 from slimtune.hpo import PBT, MemberStep, PBTConfig, schedule_of
 from slimtune.nas import MLPSupernet, Supernet
@@ -30,6 +31,7 @@ def test_pbt_tunes_supernet_training_hyperparameters(tmp_path) -> None:
     pbt = PBT(
         SupernetTrainer(make_supernet, make_data),
         space,
+        study=create_study(storage="memory"),
         config=PBTConfig(population_size=2, rounds=3, interval=2, quantile=0.5, seed=0),
         executor=InlineExecutor(),
         workdir=tmp_path,
