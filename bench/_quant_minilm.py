@@ -104,6 +104,16 @@ def run(*, quick: bool) -> dict[str, Any]:
         quantize_dynamic_int8_(q, weight=spec)
         variants[f"slimtune int8 dynamic, {label}"] = q
         notes[f"slimtune int8 dynamic, {label}"] = "8-bit activations (VNNI)" if vnni else ""
+    q = copy.deepcopy(model)  # embeddings dominate the file: int8 weight-only rows for them
+    emb = LayerConfig(weight=QuantSpec(bits=8, granularity="channel"))
+    only_emb = QuantConfig(
+        default=LayerConfig(method="float"),
+        layers={"*embeddings.*_embeddings": emb},
+        bias_correction=False,
+    )
+    quantize_(q, only_emb)
+    quantize_dynamic_int8_(q, weight=per_channel)
+    variants["slimtune int8 per-channel + int8 embeddings"] = q
     q = copy.deepcopy(model)
     quantize_dynamic_int8_(q, weight=per_channel, smoothing=0.5, calibration=tok_cal)
     variants["slimtune int8 per-channel + SmoothQuant 0.5"] = q

@@ -89,8 +89,8 @@ def digits_table(res: dict[str, Any]) -> str:
         [
             r["method"],
             r.get("bits", "-"),
-            fmt(100 * r["accuracy"], 2) if "accuracy" in r else "-",
-            fmt(r.get("delta_points"), 2),
+            f"{100 * r['accuracy']:.2f}" if "accuracy" in r else "-",
+            f"{r['delta_points']:+.2f}" if "delta_points" in r else "-",
             _kb(r.get("file_bytes")),
             fmt(r.get("file_ratio"), 3),
             r.get("note", ""),

@@ -103,24 +103,33 @@ def test_group_granularity_on_linear_layers(cnn: SmallCNN, digits: Dataset) -> N
     assert layer.weight_quant.scale.shape == (128 * 512 // 32, 1)
 
 
-class _WithEmbedding(nn.Module):
+class _WithRecurrent(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.emb = nn.Embedding(10, 8)
+        self.rnn = nn.GRU(8, 8, batch_first=True)
         self.fc = nn.Linear(8, 2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(self.emb(x).mean(1))
+        return self.fc(self.rnn(self.emb(x))[0].mean(1))
 
 
 def test_unsupported_layer_strict_raises_and_model_unchanged() -> None:
-    model = _WithEmbedding()
+    model = _WithRecurrent()
     before = copy.deepcopy(model)
-    with pytest.raises(UnsupportedLayerError, match="'emb' \\(Embedding\\)"):
+    with pytest.raises(UnsupportedLayerError, match="'rnn' \\(GRU\\)"):
         quantize_(model, QuantConfig(strict=True, bias_correction=False))
     assert isinstance(model.fc, nn.Linear) and _same_state(model, before)
     report = quantize_(model, QuantConfig(bias_correction=False))
-    assert report.skipped == {"emb": "unsupported layer type Embedding"}
+    assert report.skipped == {"rnn": "unsupported layer type GRU"}
+    assert set(report.layers) == {"emb", "fc"}
+    assert report.layers["emb"]["activation_bits"] is None
+    idx = torch.tensor([[1, 2, 3]])
+    out = model(idx)
+    assert out.shape == (1, 2)
+    emb = model.get_submodule("emb")
+    assert isinstance(emb, QuantizedLayer)
+    assert emb.quantized_weight().reshape(10, 8).unique(dim=0).shape[0] == 10
 
 
 def test_wrong_calibration_shape_raises_and_model_unchanged(cnn: SmallCNN) -> None:
@@ -161,3 +170,17 @@ def test_config_validation() -> None:
         model = nn.Sequential(nn.Linear(2, 2))
         quantize_(model, QuantConfig(bias_correction=False))
         quantize_(model, QuantConfig(bias_correction=False))
+
+
+def test_frozen_weight_cache_follows_weight_updates() -> None:
+    model = nn.Sequential(nn.Linear(4, 4))
+    quantize_(model, QuantConfig(bias_correction=False))
+    layer = model[0]
+    assert isinstance(layer, QuantizedLayer)
+    with torch.no_grad():
+        first = layer.quantized_weight()
+        assert layer.quantized_weight() is first  # cached
+        layer.float_weight.mul_(2.0)
+        second = layer.quantized_weight()
+        assert not torch.equal(second, first)
+        assert torch.equal(second, layer.weight_quant(layer.float_weight))

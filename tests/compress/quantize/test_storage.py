@@ -101,3 +101,17 @@ def test_load_into_wrong_architecture_fails(tmp_path: Path) -> None:
     save_quantized(model, tmp_path / "q.safetensors")
     with pytest.raises(ValueError, match="does not fit the model"):
         load_quantized_(nn.Linear(3, 3), tmp_path / "q.safetensors")
+
+
+def test_embedding_weights_round_trip(tmp_path: Path) -> None:
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Embedding(20, 8), nn.Linear(8, 2))
+    q = copy.deepcopy(model)
+    spec = QuantSpec(bits=4, granularity="group", group_size=4)
+    quantize_(q, QuantConfig(default=LayerConfig(weight=spec), bias_correction=False))
+    assert isinstance(q[0], QuantizedLayer)
+    save_quantized(q, tmp_path / "e.safetensors")
+    fresh = load_quantized_(copy.deepcopy(model), tmp_path / "e.safetensors")
+    idx = torch.tensor([[0, 5, 19]])
+    assert torch.equal(fresh(idx), q(idx))

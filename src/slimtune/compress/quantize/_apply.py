@@ -76,8 +76,8 @@ def _plan(model: nn.Module, config: QuantConfig) -> tuple[dict[str, nn.Module], 
             if config.strict:
                 raise UnsupportedLayerError(
                     f"layer {name!r} ({type(module).__name__}) has weights that slimtune cannot "
-                    f"quantise (supported: Linear, Conv1d/2d/3d); pass strict=False to keep it "
-                    f"in float, or map it to LayerConfig(method='float')."
+                    "quantise (supported: Linear, Conv1d/2d/3d, Embedding); pass strict=False "
+                    "to keep it in float, or map it to LayerConfig(method='float')."
                 )
             report.skipped[name] = f"unsupported layer type {type(module).__name__}"
     for pattern in config.layers:
@@ -212,7 +212,11 @@ def _swap(
             "weight_bits": cfg.weight_bits,
             "granularity": cfg.weight.granularity if cfg.method == "uniform" else "channel",
             "activation_bits": (
-                1 if cfg.binary_activations else (cfg.activation.bits if cfg.activation else None)
+                None
+                if isinstance(targets[name], nn.Embedding)
+                else 1
+                if cfg.binary_activations
+                else (cfg.activation.bits if cfg.activation else None)
             ),
         }
     if config.pact_bits is not None:
@@ -234,8 +238,12 @@ def quantize_(
     and the model is dry-run before anything is changed: on an error the model is unchanged.
     """
     targets, report = _plan(model, config)
-    needs_data = (
-        any(config.for_layer(n).activation is not None for n in targets) or config.bias_correction
+    needs_data = any(
+        config.for_layer(n).activation is not None and not isinstance(m, nn.Embedding)
+        for n, m in targets.items()
+    ) or (
+        config.bias_correction
+        and any(getattr(m, "bias", None) is not None for m in targets.values())
     )
     batches: list[Batch] = []
     if calibration is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -19,7 +19,13 @@ from slimtune.compress.quantize._pq import PQWeight
 
 __all__ = ["SUPPORTED_LAYERS", "QuantizedLayer"]
 
-SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+SUPPORTED_LAYERS: tuple[type[nn.Module], ...] = (
+    nn.Linear,
+    nn.Conv1d,
+    nn.Conv2d,
+    nn.Conv3d,
+    nn.Embedding,
+)
 
 
 class QuantizedLayer(nn.Module):
@@ -36,6 +42,7 @@ class QuantizedLayer(nn.Module):
 
     def __init__(self, layer: nn.Module, config: LayerConfig) -> None:
         super().__init__()
+        self._cache: tuple[Any, torch.Tensor] | None = None
         if not isinstance(layer, SUPPORTED_LAYERS):
             raise TypeError(f"cannot quantise a {type(layer).__name__}")
         self.layer = layer
@@ -52,7 +59,9 @@ class QuantizedLayer(nn.Module):
             self.weight_quant = PQWeight(w, config.pq)
         else:
             self.weight_quant = nn.Identity()
-        if config.binary_activations:
+        if isinstance(layer, nn.Embedding):  # inputs are indices: weights only
+            self.input_quant = nn.Identity()
+        elif config.binary_activations:
             self.input_quant = BinaryActivation()
         elif config.activation is not None:
             self.input_quant = FakeQuantize(config.activation)
@@ -66,18 +75,35 @@ class QuantizedLayer(nn.Module):
 
     @property
     def bias(self) -> torch.Tensor | None:
-        """The wrapped layer's bias."""
-        return cast("torch.Tensor | None", self.layer.bias)
+        """The wrapped layer's bias (None for embeddings)."""
+        return cast("torch.Tensor | None", getattr(self.layer, "bias", None))
 
     def quantized_weight(self) -> torch.Tensor:
-        """The weight the forward pass uses."""
-        return self.weight_quant(self.float_weight)
+        """The weight the forward pass uses.
+
+        Once the weight quantiser is frozen, inference (no gradient needed) reuses a cached
+        copy until the float weight changes, instead of quantising the weight on every call.
+        """
+        w = self.float_weight
+        wq = self.weight_quant
+        observing = isinstance(wq, FakeQuantize) and wq.observing
+        if observing or (torch.is_grad_enabled() and w.requires_grad):
+            return wq(w)
+        key = (w._version, w.data_ptr(), w.device)
+        if self._cache is None or self._cache[0] != key:
+            self._cache = (key, wq(w).detach())
+        return self._cache[1]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.input_quant(x)
         w = self.quantized_weight()
         if isinstance(self.layer, nn.Linear):
             return F.linear(x, w, self.bias)
+        if isinstance(self.layer, nn.Embedding):
+            e = self.layer
+            return F.embedding(
+                x, w, e.padding_idx, e.max_norm, e.norm_type, e.scale_grad_by_freq, e.sparse
+            )
         conv = cast(nn.Conv2d, self.layer)  # Conv1d / Conv3d share _conv_forward's signature
         return conv._conv_forward(x, w, self.bias)
 
