@@ -203,3 +203,28 @@ def test_densenet_style_concatenation() -> None:
     _check(model, torch.randn(2, 3, 8, 8))
     assert model.c0.out_channels == 8 and model.c1[2].out_channels == 4
     assert model.c2[0].num_features == 12 and model.head.in_features == 16
+
+
+def test_conv1d_transposed_convolution_and_channelwise_prelu() -> None:
+    model = nn.Sequential(
+        nn.Conv1d(2, 16, 3, padding=1),
+        nn.BatchNorm1d(16),
+        nn.PReLU(16),
+        nn.ConvTranspose1d(16, 12, 4, stride=2, padding=1),
+        nn.PReLU(),
+        nn.Conv1d(12, 3, 1),
+    )
+    _check(model, torch.randn(2, 2, 10))
+    assert model[0].out_channels == 8 and model[2].num_parameters == 8
+    assert model[3].in_channels == 8 and model[3].out_channels == 6
+    assert model[3].weight.shape == (8, 6, 4) and model[5].in_channels == 6
+
+
+@pytest.mark.parametrize("criterion", ["l1", "l2", "bn_scale", "fpgm", "random"])
+def test_transposed_convolution_with_every_criterion(criterion: str) -> None:
+    model = nn.Sequential(
+        nn.Conv2d(1, 8, 3), nn.ConvTranspose2d(8, 8, 2, stride=2), nn.Conv2d(8, 2, 1)
+    )
+    x = torch.randn(2, 1, 6, 6)
+    prune_(model.eval(), StructuredPruneConfig(ratio=0.5, criterion=criterion), example_inputs=x)
+    assert model[1].weight.shape == (4, 4, 2, 2) and model(x).shape == (2, 2, 8, 8)

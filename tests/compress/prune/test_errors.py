@@ -77,14 +77,27 @@ def test_unknown_ignore_names() -> None:
     assert _same(model, snap)
 
 
+class _Pair(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 16)
+        self.bil = nn.Bilinear(16, 16, 4)
+        self.out = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc(x)
+        return self.out(self.bil(h, h))
+
+
 def test_module_without_handler() -> None:
-    model = nn.Sequential(nn.Linear(8, 16), nn.PReLU(16), nn.Linear(16, 2))
+    model = _Pair()
     snap = _snapshot(model)
-    with pytest.raises(UnsupportedModuleError, match=r"'1' \(PReLU\).*ignore=\['1'\]"):
+    with pytest.raises(UnsupportedModuleError, match=r"'bil' \(Bilinear\).*ignore=\['bil'\]"):
         prune_(model, StructuredPruneConfig(ratio=0.5), example_inputs=torch.randn(2, 8))
     assert _same(model, snap)
-    prune_(model, StructuredPruneConfig(ratio=0.5, ignore=("1",)), example_inputs=torch.randn(2, 8))
-    assert model[0].out_features == 16
+    cfg = StructuredPruneConfig(ratio=0.5, ignore=("bil",))
+    prune_(model, cfg, example_inputs=torch.randn(2, 8))
+    assert model.fc.out_features == 16 and model.bil.out_features == 4
 
 
 def test_plan_on_a_different_model() -> None:

@@ -13,6 +13,7 @@ from slimtune.exceptions import PlanMismatchError
 __all__ = ["apply_entry", "current_size", "owner"]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _NORM = (
     nn.BatchNorm1d,
     nn.BatchNorm2d,
@@ -44,8 +45,10 @@ def current_size(target: object, role: str, dim: int = 0) -> int:
     """How many channels ``role`` of ``target`` has now (checked before anything is changed)."""
     if role == "param" and isinstance(target, torch.Tensor):
         return int(target.shape[dim])
-    if isinstance(target, _CONV):
+    if isinstance(target, _CONV + _CONVT):
         return int(target.in_channels if role == "in" else target.out_channels)
+    if isinstance(target, nn.PReLU):
+        return int(target.num_parameters)
     if isinstance(target, nn.Linear):
         return int(target.in_features if role == "in" else target.out_features)
     if isinstance(target, nn.Embedding):
@@ -98,6 +101,23 @@ def _conv(m: nn.Module, role: str, idx: torch.Tensor) -> None:
     if role == "dw":
         m.in_channels = n
         m.groups = n
+
+
+def _conv_transpose(m: nn.Module, role: str, idx: torch.Tensor) -> None:
+    assert isinstance(m, _CONVT)  # weight is (in, out / groups, *kernel)
+    if role == "in":
+        _take(m, "weight", idx, 0)
+        m.in_channels = len(idx)
+    else:
+        _take(m, "weight", idx, 1)
+        _take(m, "bias", idx, 0)
+        m.out_channels = len(idx)
+
+
+def _prelu(m: nn.Module, role: str, idx: torch.Tensor) -> None:
+    assert isinstance(m, nn.PReLU)
+    _take(m, "weight", idx, 0)
+    m.num_parameters = len(idx)
 
 
 def _linear(m: nn.Module, role: str, idx: torch.Tensor) -> None:
@@ -155,6 +175,8 @@ _HANDLERS: list[
     tuple[Callable[[nn.Module], bool], Callable[[nn.Module, str, torch.Tensor], None]]
 ] = [
     (lambda m: isinstance(m, _CONV), _conv),
+    (lambda m: isinstance(m, _CONVT), _conv_transpose),
+    (lambda m: isinstance(m, nn.PReLU), _prelu),
     (lambda m: isinstance(m, nn.Linear), _linear),
     (lambda m: isinstance(m, _NORM), _norm),
     (lambda m: isinstance(m, nn.Embedding), _embedding),

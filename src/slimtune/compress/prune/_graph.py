@@ -25,6 +25,7 @@ from slimtune.exceptions import UnsupportedModuleError
 __all__ = ["DepGraph", "build_graph"]
 
 _CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_CONVT = (nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d)
 _BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 _INORM = (nn.InstanceNorm1d, nn.InstanceNorm2d, nn.InstanceNorm3d)
 
@@ -86,6 +87,23 @@ class _Walker(WalkerBase):
         has_params = any(True for _ in mod.parameters(recurse=True))
         if self.ignored(name) and has_params:
             self.block((node.args, node.kwargs), f"{name} is ignored")
+            return None
+        if isinstance(mod, _CONVT):
+            if c is not None and (c.dim != 1 or mod.groups != 1):
+                self.src.block_segs(c.segs, f"{name}: transposed convolution input kept")
+            elif c is not None:
+                self.consume(name, "in", c)
+            seg = self.produce(name, "out", mod.out_channels)
+            if mod.groups != 1:
+                self.src.block(seg.sid, f"{name}: grouped transposed convolution")
+            return Chan(1, (seg,))
+        if isinstance(mod, nn.PReLU):
+            if mod.num_parameters == 1:
+                return c
+            if c is not None and c.dim == 1:
+                self.consume(name, "norm", c)
+                return c
+            self.block(x, f"{name} has one slope per channel of dimension 1")
             return None
         if isinstance(mod, _CONV):
             return self.conv(name, mod, c, shape_out)

@@ -130,6 +130,12 @@ def _rows(
     w = getattr(target, "weight", None)
     if w is None:
         return
+    if isinstance(target, nn.modules.conv._ConvTransposeNd):  # weight is (in, out, *kernel)
+        kind_dim = 0 if kind == "in" else 1
+        got = _pair(grads, w, lambda t: t.movedim(kind_dim, 0)[cols].reshape(length, -1))
+        if got is not None:
+            yield Rows(kind, target, idx, got[0], got[1])
+        return
     if kind == "in":
         got = _pair(
             grads,
