@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import subprocess
 import sys
 from concurrent.futures import Future
 
@@ -165,3 +166,24 @@ def test_optimize_on_an_inline_executor_is_the_plain_loop(tmp_path):
     study = slimtune.create_study(storage="memory", seed=0)
     study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=3, executor=InlineExecutor())
     assert len(study.trials) == 3
+
+
+def test_workers_that_die_while_starting_break_the_pool_instead_of_respawning(tmp_path):
+    script = tmp_path / "unguarded.py"  # no `if __name__ == "__main__":` guard
+    script.write_text(
+        "from slimtune.executors import ProcessExecutor\n"
+        "pool = ProcessExecutor(max_workers=1)\n"
+        "for _ in range(4):\n"
+        "    try:\n"
+        "        pool.submit(abs, -1).result(timeout=120)\n"
+        "    except Exception as err:\n"
+        "        print(type(err).__name__, err)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=180, check=False
+    )
+    lines = proc.stdout.strip().splitlines()
+    assert len(lines) == 4 and all(x.startswith("WorkerLostError") for x in lines)
+    assert "died while starting" in lines[0] and "__main__" in lines[0]
+    assert "the ProcessExecutor is broken" in lines[2]  # after 3 failed starts: no respawn
+    assert "the ProcessExecutor is broken" in lines[3]

@@ -28,6 +28,10 @@ __all__ = ["ProcessExecutor"]
 logger = logging.getLogger(__name__)
 
 
+_READY = b"ready"
+_MAX_BAD_STARTS = 3  # workers in a row that die before they start: the pool is broken
+
+
 class _RemoteError(Exception):
     """Stands in for a task's exception that could not be pickled back."""
 
@@ -36,6 +40,10 @@ def _worker_main(conn: Connection, env: dict[str, str]) -> None:
     os.environ.update(env)
     # Ctrl-C reaches the whole process group: the parent decides what happens to running tasks
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        conn.send_bytes(_READY)  # started: a death from now on is a task's, not start-up's
+    except (EOFError, OSError):
+        return
     while True:
         try:
             message = conn.recv_bytes()
@@ -88,6 +96,7 @@ class _Worker:
         self.proc.start()
         child.close()
         self.task: _Task | None = None
+        self.ready = False
 
 
 class ProcessExecutor:
@@ -126,8 +135,11 @@ class ProcessExecutor:
         self._queue: deque[_Task] = deque()
         self._next_id = 0
         self._shutdown = False
+        self._broken: str | None = None
+        self._bad_starts = 0
         self._closed = threading.Event()
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        self._wake_pending = False  # at most one wake-up byte in the pipe: it never fills
         self._workers = [self._spawn(i) for i in range(max_workers)]
         self._thread = threading.Thread(
             target=self._dispatch, name="slimtune-process-executor", daemon=True
@@ -162,6 +174,8 @@ class ProcessExecutor:
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         """Schedule ``fn(*args, **kwargs)`` in a worker; pickling errors are raised here."""
         with self._lock:
+            if self._broken is not None:
+                raise WorkerLostError(self._broken)
             if self._shutdown:
                 raise RuntimeError("cannot submit to a ProcessExecutor after shutdown().")
             task_id = self._next_id
@@ -171,8 +185,15 @@ class ProcessExecutor:
         name = getattr(fn, "__qualname__", repr(fn))
         with self._lock:
             self._queue.append(_Task(task_id, payload, future, name))
-            self._wake_w.send_bytes(b"x")
+        self._wake()
         return future
+
+    def _wake(self) -> None:
+        with self._lock:
+            if self._wake_pending:
+                return
+            self._wake_pending = True
+        self._wake_w.send_bytes(b"x")
 
     # the dispatcher thread ------------------------------------------------------------------------
     def _assign(self) -> None:
@@ -200,51 +221,83 @@ class ProcessExecutor:
                     break
             waitables: list[Any] = [self._wake_r]
             for w in self._workers:
-                waitables.append(w.proc.sentinel)
-                if w.task is not None:
-                    waitables.append(w.conn)
+                waitables += [w.proc.sentinel, w.conn]
             ready = wait(waitables, timeout=1.0)
             if self._wake_r in ready:
                 while self._wake_r.poll():
                     self._wake_r.recv_bytes()
+                with self._lock:  # after draining: a later submit sends a fresh byte, and one
+                    self._wake_pending = False  # queued before is assigned at the loop's top
             for w in list(self._workers):
-                if w.task is not None and (w.conn in ready or w.proc.sentinel in ready):
+                if w.conn in ready or w.proc.sentinel in ready:
                     self._collect(w)
                 if w.proc.sentinel in ready or not w.proc.is_alive():
                     self._replace(w)
         self._closed.set()
 
     def _collect(self, w: _Worker) -> None:
-        task = w.task
-        assert task is not None
-        try:
-            if not w.conn.poll():
+        while True:
+            try:
+                if not w.conn.poll():
+                    return
+                message = w.conn.recv_bytes()
+            except (EOFError, OSError):
                 return
-            _task_id, ok, value = pickle.loads(w.conn.recv_bytes())
-        except (EOFError, OSError):
-            return
-        except Exception as err:  # the result could not be unpickled here
-            w.task = None
-            task.future.set_exception(err)
-            return
-        w.task = None
-        if ok:
-            task.future.set_result(value)
-        else:
-            task.future.set_exception(value)
+            if message == _READY:
+                w.ready = True
+                self._bad_starts = 0
+                continue
+            task, w.task = w.task, None
+            if task is None:
+                continue
+            try:
+                _task_id, ok, value = pickle.loads(message)
+            except Exception as err:  # the result could not be unpickled here
+                task.future.set_exception(err)
+                continue
+            if ok:
+                task.future.set_result(value)
+            else:
+                task.future.set_exception(value)
 
     def _replace(self, w: _Worker) -> None:
         w.proc.join(timeout=1.0)
         code = w.proc.exitcode
+        if not w.ready:
+            self._bad_starts += 1
+        if self._bad_starts >= _MAX_BAD_STARTS and self._broken is None:
+            self._broken = (
+                f"{self._bad_starts} worker processes in a row died while starting "
+                f"({_signal_name(code)}): the ProcessExecutor is broken. A script that creates "
+                "it must guard its main code with `if __name__ == '__main__':` (spawned "
+                "workers import the main module); see the first worker's stderr."
+            )
+            logger.error("%s", self._broken)
         if w.task is not None:
             task, w.task = w.task, None
-            message = (
-                f"worker process {w.proc.pid} died ({_signal_name(code)}) while running "
-                f"{task.name}: killed, crashed or out of memory"
-            )
+            if self._broken is not None:
+                message = self._broken
+            elif not w.ready:
+                message = (
+                    f"worker process {w.proc.pid} died while starting ({_signal_name(code)}), "
+                    f"before running {task.name}: is the main module guarded by "
+                    "`if __name__ == '__main__':`? See the worker's stderr."
+                )
+            else:
+                message = (
+                    f"worker process {w.proc.pid} died ({_signal_name(code)}) while running "
+                    f"{task.name}: killed, crashed or out of memory"
+                )
             logger.warning("%s", message)
             task.future.set_exception(WorkerLostError(message))
         w.conn.close()
+        if self._broken is not None:
+            with self._lock:
+                self._shutdown = True
+                while self._queue:
+                    queued = self._queue.popleft()
+                    if queued.future.set_running_or_notify_cancel():
+                        queued.future.set_exception(WorkerLostError(self._broken))
         with self._lock:
             shutting_down = self._shutdown
         if not shutting_down:
@@ -261,7 +314,7 @@ class ProcessExecutor:
             if cancel_futures:
                 while self._queue:
                     self._queue.popleft().future.cancel()
-            self._wake_w.send_bytes(b"x")
+        self._wake()
         if wait:
             self._closed.wait()
             self._stop_workers(timeout=5.0)
