@@ -20,24 +20,24 @@ def make_supernet() -> Supernet:
 
 def make_data() -> tuple[list, list]:
     g = torch.Generator().manual_seed(0)
-    x = torch.randn(192, 16, generator=g)
+    x = torch.randn(384, 16, generator=g)
     y = x[:, :5].argmax(dim=1)
-    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 192, 32)]
-    return batches[:4], batches[4:]
+    batches = [(x[i : i + 32], y[i : i + 32]) for i in range(0, 384, 32)]
+    return batches[:8], batches[8:]
 
 
 def test_pbt_tunes_supernet_training_hyperparameters(tmp_path) -> None:
-    space = SearchSpace({"lr": Float(1e-3, 3e-2, log=True), "temperature": Float(1.0, 4.0)})
+    space = SearchSpace({"lr": Float(3e-3, 3e-2, log=True), "temperature": Float(1.0, 4.0)})
     pbt = PBT(
         SupernetTrainer(make_supernet, make_data),
         space,
-        study=create_study(storage="memory"),
+        study=create_study(storage="memory", seed=0),
         config=PBTConfig(population_size=2, rounds=3, interval=2, quantile=0.5, seed=0),
         executor=InlineExecutor(),
         workdir=tmp_path,
     )
     result = pbt.run()
-    assert 0.0 <= result.best_score < 0.8  # chance is 0.8 on five classes
+    assert 0.0 <= result.best_score < 0.6  # chance is 0.8 on five classes
     trial = result.trial(result.best_member)
     schedule = schedule_of(trial)
     assert sum(seg.steps for seg in schedule) == 6

@@ -1,4 +1,5 @@
-"""Costs of sub-networks: parameters, multiply-accumulates and latency from a lookup table."""
+"""Costs of sub-networks: parameters and MACs (``slimtune.compress.prune``'s counters) and
+latency from a lookup table."""
 
 from __future__ import annotations
 
@@ -11,39 +12,11 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.flop_counter import FlopCounterMode
 
+from slimtune.compress.prune import count_macs, count_params
 from slimtune.nas._supernet import Supernet
 
 __all__ = ["LatencyTable", "count_macs", "count_params"]
-
-
-def count_params(model: nn.Module) -> int:
-    """Number of parameters (shared tensors counted once)."""
-    seen: set[int] = set()
-    total = 0
-    for p in model.parameters():
-        if id(p) not in seen:
-            seen.add(id(p))
-            total += p.numel()
-    return total
-
-
-@torch.no_grad()
-def count_macs(model: nn.Module, example_inputs: torch.Tensor) -> int:
-    """Multiply-accumulates of one forward pass on ``example_inputs`` (batch included).
-
-    Counted by PyTorch's ``FlopCounterMode`` (matrix products and convolutions, attention's
-    ``q @ k`` and ``softmax @ v`` included), halved to MACs.
-    """
-    was_training = model.training
-    model.eval()
-    try:
-        with FlopCounterMode(display=False) as counter:
-            model(example_inputs)
-    finally:
-        model.train(was_training)
-    return int(counter.get_total_flops()) // 2
 
 
 def _units(model: nn.Module) -> list[nn.Module]:
