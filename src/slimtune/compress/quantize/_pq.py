@@ -79,14 +79,21 @@ def product_quantize(w: torch.Tensor, spec: PQSpec) -> tuple[torch.Tensor, torch
     init = torch.stack([torch.randperm(points, generator=gen)[:k] for _ in range(x.shape[0])])
     cents = torch.gather(x, 1, init.unsqueeze(-1).expand(-1, -1, d)).clone()
     for _ in range(spec.iterations):
-        assign = torch.cdist(x, cents).argmin(dim=2)
+        assign = _nearest(x, cents)
         sums = torch.zeros_like(cents).scatter_add_(1, assign.unsqueeze(-1).expand(-1, -1, d), x)
         counts = torch.zeros(x.shape[0], k).scatter_add_(1, assign, torch.ones_like(x[..., 0]))
         filled = counts > 0
         cents = torch.where(filled.unsqueeze(-1), sums / counts.clamp_min(1).unsqueeze(-1), cents)
-    assign = torch.cdist(x, cents).argmin(dim=2)  # (C, points)
+    assign = _nearest(x, cents)  # (C, points)
     codes = assign.reshape(-1, out)  # (B, out): point b * out + o is block b of row o
     return codes.transpose(0, 1).to(torch.uint8).contiguous(), cents
+
+
+def _nearest(x: torch.Tensor, cents: torch.Tensor, chunk: int = 1 << 16) -> torch.Tensor:
+    """Index of the nearest centroid for every point, in chunks to bound memory."""
+    return torch.cat(
+        [torch.cdist(part, cents).argmin(dim=2) for part in x.split(chunk, dim=1)], dim=1
+    )
 
 
 def pq_reconstruct(codes: torch.Tensor, codebooks: torch.Tensor, shape: torch.Size) -> torch.Tensor:
