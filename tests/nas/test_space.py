@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from slimtune.exceptions import InvalidSpaceError
 from slimtune.nas import MLPSupernet
@@ -47,3 +48,16 @@ def test_uneven_choices_become_categorical_and_even_ones_int() -> None:
     space = net.search_space()
     assert isinstance(space["depth"], Int)
     assert isinstance(space["width0"], Categorical)
+
+
+def test_elastic_layers_reject_choices_they_do_not_have() -> None:
+    from slimtune.nas import ElasticConv2d, ElasticLinear, ElasticSequential
+
+    with pytest.raises(ValueError, match="width 5 is not one of the `width_choices`"):
+        ElasticLinear(4, 8, width_choices=(4, 8)).set_width(5)
+    with pytest.raises(ValueError, match="kernel 7"):
+        ElasticConv2d(2, 4, 5, kernel_choices=(3, 5)).set_kernel(7)
+    with pytest.raises(ValueError, match="depth 3"):
+        ElasticSequential(torch.nn.Identity(), depth_choices=(1,)).set_depth(3)
+    with pytest.raises(ValueError, match="`width_choices` must be"):
+        ElasticLinear(4, 8, width_choices=(16,))

@@ -33,6 +33,12 @@ def _check_choices(name: str, choices: Iterable[int], maximum: int) -> tuple[int
     return out
 
 
+def _choose(what: str, value: int, choices: tuple[int, ...]) -> int:
+    if value not in choices:
+        raise ValueError(f"{what} {value!r} is not one of the `{what}_choices` {choices!r}.")
+    return value
+
+
 class ElasticLinear(nn.Module):
     """``nn.Linear`` whose active output width is a prefix of ``out_features``."""
 
@@ -56,12 +62,7 @@ class ElasticLinear(nn.Module):
         self.active_out = out_features
 
     def set_width(self, width: int) -> None:
-        if width not in self.width_choices:
-            raise ValueError(
-                f"width {width!r} is not one of this layer's `width_choices` "
-                f"{self.width_choices!r}."
-            )
-        self.active_out = width
+        self.active_out = _choose("width", width, self.width_choices)
 
     def _slices(self, in_width: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         w = self.weight[: self.active_out, :in_width].contiguous()
@@ -132,20 +133,10 @@ class ElasticConv2d(nn.Module):
         self.active_kernel = kernel_size
 
     def set_width(self, width: int) -> None:
-        if width not in self.width_choices:
-            raise ValueError(
-                f"width {width!r} is not one of this layer's `width_choices` "
-                f"{self.width_choices!r}."
-            )
-        self.active_out = width
+        self.active_out = _choose("width", width, self.width_choices)
 
     def set_kernel(self, kernel: int) -> None:
-        if kernel not in self.kernel_choices:
-            raise ValueError(
-                f"kernel {kernel!r} is not one of this layer's `kernel_choices` "
-                f"{self.kernel_choices!r}."
-            )
-        self.active_kernel = kernel
+        self.active_kernel = _choose("kernel", kernel, self.kernel_choices)
 
     def _slices(self, in_width: int) -> tuple[torch.Tensor, torch.Tensor | None, int, int]:
         k = self.active_kernel
@@ -282,12 +273,7 @@ class ElasticSequential(nn.Sequential):
         self.active_depth = len(modules)
 
     def set_depth(self, depth: int) -> None:
-        if depth not in self.depth_choices:
-            raise ValueError(
-                f"depth {depth!r} is not one of this block's `depth_choices` "
-                f"{self.depth_choices!r}."
-            )
-        self.active_depth = depth
+        self.active_depth = _choose("depth", depth, self.depth_choices)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for i, module in enumerate(self):

@@ -11,7 +11,36 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["ConvBlock", "PlainSelfAttention", "PlainTransformer", "PlainTransformerBlock"]
+__all__ = [
+    "ConvBlock",
+    "PlainSelfAttention",
+    "PlainTransformer",
+    "PlainTransformerBlock",
+    "multi_head_attention",
+]
+
+
+def multi_head_attention(
+    x: torch.Tensor,
+    q: nn.Module,
+    k: nn.Module,
+    v: nn.Module,
+    out: nn.Module,
+    *,
+    heads: int,
+    head_dim: int,
+) -> torch.Tensor:
+    """Scaled dot-product self-attention over ``x`` (B, T, D) with the given projections.
+
+    Elastic and plain attention both call this, so they run the same operations in order.
+    """
+    b, t, _ = x.shape
+    qh = q(x).reshape(b, t, heads, head_dim).transpose(1, 2)
+    kh = k(x).reshape(b, t, heads, head_dim).transpose(1, 2)
+    vh = v(x).reshape(b, t, heads, head_dim).transpose(1, 2)
+    scores = (qh @ kh.transpose(-2, -1)) / math.sqrt(head_dim)
+    ctx = scores.softmax(dim=-1) @ vh
+    return out(ctx.transpose(1, 2).reshape(b, t, heads * head_dim))
 
 
 class ConvBlock(nn.Module):
@@ -50,14 +79,9 @@ class PlainSelfAttention(nn.Module):
         self.head_dim = head_dim
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        h, d = self.heads, self.head_dim
-        q = self.q(x).reshape(b, t, h, d).transpose(1, 2)
-        k = self.k(x).reshape(b, t, h, d).transpose(1, 2)
-        v = self.v(x).reshape(b, t, h, d).transpose(1, 2)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)
-        ctx = scores.softmax(dim=-1) @ v
-        return self.out(ctx.transpose(1, 2).reshape(b, t, h * d))
+        return multi_head_attention(
+            x, self.q, self.k, self.v, self.out, heads=self.heads, head_dim=self.head_dim
+        )
 
 
 class PlainTransformerBlock(nn.Module):

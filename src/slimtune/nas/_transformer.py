@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any, cast
 
@@ -10,7 +9,12 @@ import torch
 from torch import nn
 
 from slimtune.nas._elastic import ElasticLayerNorm, ElasticLinear, ElasticSequential
-from slimtune.nas._plain import PlainSelfAttention, PlainTransformer, PlainTransformerBlock
+from slimtune.nas._plain import (
+    PlainSelfAttention,
+    PlainTransformer,
+    PlainTransformerBlock,
+    multi_head_attention,
+)
 from slimtune.nas._supernet import Supernet, choice_distribution
 from slimtune.space import Conditional, Distribution
 
@@ -51,14 +55,9 @@ class ElasticSelfAttention(nn.Module):
         self.active_heads = heads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, t, _ = x.shape
-        h, d = self.active_heads, self.head_dim
-        q = self.q(x).reshape(b, t, h, d).transpose(1, 2)
-        k = self.k(x).reshape(b, t, h, d).transpose(1, 2)
-        v = self.v(x).reshape(b, t, h, d).transpose(1, 2)
-        scores = (q @ k.transpose(-2, -1)) / math.sqrt(d)
-        ctx = scores.softmax(dim=-1) @ v
-        return self.out(ctx.transpose(1, 2).reshape(b, t, h * d))
+        return multi_head_attention(
+            x, self.q, self.k, self.v, self.out, heads=self.active_heads, head_dim=self.head_dim
+        )
 
     def export(self, in_width: int) -> PlainSelfAttention:
         inner = self.active_heads * self.head_dim
