@@ -1,7 +1,10 @@
 """slimtune: find and shrink PyTorch models.
 
-Search (hyperparameter optimisation) is the first layer: a :class:`Study` of trials over a
-search space, kept in an append-only journal on memory, SQLite or PostgreSQL.
+The core is a :class:`Study` of trials over a search space, kept in an append-only journal on
+memory, SQLite or PostgreSQL. Around it: ``slimtune.samplers`` (random to GP-BO),
+``slimtune.schedulers`` (stop early), ``slimtune.hpo`` (PBT, hypergradients),
+``slimtune.executors`` (processes, Ray), ``slimtune.nas`` (supernets), ``slimtune.compress``
+(``prune``, ``quantize``, ``distill``) and ``slimtune.pipeline`` (nas meets search).
 
 >>> import slimtune
 >>> study = slimtune.create_study(storage="memory", seed=0)
@@ -26,6 +29,7 @@ from slimtune.samplers import GridSampler, QMCSampler, RandomSampler
 from slimtune.space import Categorical, Conditional, Float, Int, SearchSpace
 from slimtune.storage import get_storage
 from slimtune.study import (
+    Heartbeat,
     Study,
     Trial,
     TrialFinishedError,
@@ -43,6 +47,7 @@ __all__ = [
     "Float",
     "FrozenTrial",
     "GridSampler",
+    "Heartbeat",
     "Int",
     "InvalidSpaceError",
     "JournalVersionError",
