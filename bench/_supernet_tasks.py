@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -111,10 +111,25 @@ def reinit(module: nn.Module, seed: int) -> nn.Module:
 
 
 def standalone_accuracy(
-    sub: nn.Module, data: Dataset, *, epochs: int, lr: float, seed: int
+    sub: nn.Module,
+    data: Dataset,
+    *,
+    epochs: int,
+    lr: float,
+    seed: int,
+    weight_decay: float = 0.0,
+    lr_schedule: Literal["constant", "cosine"] = "constant",
 ) -> float:
     model = reinit(sub, seed)
-    return fit(model, data, epochs=epochs, lr=lr, seed=seed)
+    return fit(
+        model,
+        data,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        weight_decay=weight_decay,
+        lr_schedule=lr_schedule,
+    )
 
 
 def val_accuracy(model: nn.Module, data: Dataset) -> float:

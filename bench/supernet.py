@@ -56,6 +56,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "families": ["mlp"],
         "epochs": {"mlp": 2, "cnn": 1},
         "sa_epochs": {"mlp": 2, "cnn": 1},
+        "lr_schedule": "cosine",
+        "sa_weight_decay": 0.01,
         "k": 6,
         "seeds": 2,
         "trials": 8,
@@ -65,7 +67,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "tasks": ["digits", "noisy-digits"],
         "families": ["mlp", "cnn"],
         "epochs": {"mlp": 100, "cnn": 30},
-        "sa_epochs": {"mlp": 60, "cnn": 15},
+        "sa_epochs": {"mlp": 100, "cnn": 30},  # equal epochs: stand-alone = supernet
+        "lr_schedule": "cosine",  # supernet and stand-alone alike (OFA / BigNAS decay)
+        "sa_weight_decay": 0.01,  # AdamW's default, which the supernet uses
         "k": 24,
         "seeds": 2,
         "trials": 150,
@@ -73,6 +77,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     },
 }
 LR = {"mlp": 2e-3, "cnn": 3e-3}
+SUPERNET_WEIGHT_DECAY = 0.01  # AdamW's default in train_supernet
 
 
 def _tau(a: list[float], b: list[float]) -> float:
@@ -92,6 +97,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
         lr=LR[family],
         config=SandwichConfig(n_random=2, warmup_epochs=max(cfg["epochs"][family] // 10, 0)),
         seed=0,
+        lr_schedule=cfg["lr_schedule"],
     )
     train_s = time.perf_counter() - t0
     log(f"  {task_name}/{family}: supernet trained in {train_s:.0f} s")
@@ -108,7 +114,13 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
         sub = net.extract(arch)
         sa = [
             standalone_accuracy(
-                net.extract(arch), data, epochs=cfg["sa_epochs"][family], lr=LR[family], seed=s
+                net.extract(arch),
+                data,
+                epochs=cfg["sa_epochs"][family],
+                lr=LR[family],
+                seed=s,
+                weight_decay=cfg["sa_weight_decay"],
+                lr_schedule=cfg["lr_schedule"],
             )
             for s in range(cfg["seeds"])
         ]
@@ -179,7 +191,13 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
         arch = net.canonical(f["arch"])
         sa = [
             standalone_accuracy(
-                net.extract(arch), data, epochs=cfg["sa_epochs"][family], lr=LR[family], seed=s
+                net.extract(arch),
+                data,
+                epochs=cfg["sa_epochs"][family],
+                lr=LR[family],
+                seed=s,
+                weight_decay=cfg["sa_weight_decay"],
+                lr_schedule=cfg["lr_schedule"],
             )
             for s in range(cfg["seeds"])
         ]
@@ -285,12 +303,37 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default=None, help="comma list: digits,noisy-digits")
     parser.add_argument("--families", default=None, help="comma list: mlp,cnn")
     parser.add_argument("--json", default=None, help="output JSON path")
+    parser.add_argument(
+        "--lr-schedule",
+        choices=("constant", "cosine"),
+        default=None,
+        help="learning-rate schedule of the supernet and the stand-alone runs (default cosine)",
+    )
+    parser.add_argument(
+        "--sa-epochs",
+        default=None,
+        help="stand-alone epochs as mlp,cnn (default: the supernet's epochs)",
+    )
+    parser.add_argument(
+        "--sa-weight-decay",
+        type=float,
+        default=None,
+        help=f"AdamW weight decay of stand-alone runs (default {SUPERNET_WEIGHT_DECAY}, the "
+        "supernet's)",
+    )
     args = parser.parse_args(argv)
     cfg = dict(PRESETS["quick" if args.quick else "full"])
     if args.tasks:
         cfg["tasks"] = args.tasks.split(",")
     if args.families:
         cfg["families"] = args.families.split(",")
+    if args.lr_schedule:
+        cfg["lr_schedule"] = args.lr_schedule
+    if args.sa_epochs:
+        mlp_epochs, cnn_epochs = (int(v) for v in args.sa_epochs.split(","))
+        cfg["sa_epochs"] = {"mlp": mlp_epochs, "cnn": cnn_epochs}
+    if args.sa_weight_decay is not None:
+        cfg["sa_weight_decay"] = args.sa_weight_decay
     torch.set_num_threads(1)
     start = time.perf_counter()
     results = []
@@ -300,6 +343,10 @@ def main(argv: list[str] | None = None) -> None:
     table = report(results)
     mode = "quick" if args.quick else "full"
     print(f"## bench.supernet ({mode}): {time.perf_counter() - start:.0f} s\n")
+    print(
+        f"supernet epochs {cfg['epochs']}, stand-alone epochs {cfg['sa_epochs']}, "
+        f"lr schedule {cfg['lr_schedule']}, stand-alone weight decay {cfg['sa_weight_decay']}\n"
+    )
     print(table)
     path = args.json or str(
         REPO_ROOT / "bench" / "results" / ("supernet_quick.json" if args.quick else "supernet.json")

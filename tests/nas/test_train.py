@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -72,3 +75,68 @@ def test_bad_arguments_are_rejected() -> None:
         SandwichConfig(n_random=-1)
     with pytest.raises(ValueError, match="epochs"):
         train_supernet(make("mlp")[0], [], epochs=-1)
+
+
+def _lrs_per_epoch(net: MLPSupernet, epochs: int, **kwargs: object) -> list[float]:
+    opt = torch.optim.SGD(net.parameters(), lr=0.1)
+    seen: list[float] = []
+    train_supernet(
+        net,
+        _toy_batches()[:2],
+        epochs=epochs,
+        optimizer=opt,
+        on_epoch_end=lambda e, loss: seen.append(opt.param_groups[0]["lr"]),
+        **kwargs,  # type: ignore[arg-type]
+    )
+    return seen
+
+
+def test_cosine_schedule_warms_up_then_decays_and_constant_leaves_lr_alone() -> None:
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    net = MLPSupernet(16, 5, width_choices=(8, 16), depth_choices=(1, 2))
+    assert _lrs_per_epoch(net, 3) == [0.1, 0.1, 0.1]
+    lrs = _lrs_per_epoch(net, 6, lr_schedule="cosine", lr_warmup_epochs=2)
+    assert lrs[:2] == pytest.approx([0.1 / 3, 0.2 / 3])
+    expected = [0.05 * (1 + np.cos(np.pi * t / 4)) for t in range(4)]
+    assert lrs[2:] == pytest.approx(expected)
+    assert lrs[2] == pytest.approx(0.1) and all(a > b for a, b in itertools.pairwise(lrs[2:]))
+
+
+def test_cosine_schedule_resumes_from_a_checkpoint(tmp_path) -> None:
+    def run(directory: object, stop_after: int | None = None) -> list[float]:
+        torch.manual_seed(0)
+        net = MLPSupernet(16, 5, width_choices=(8, 16), depth_choices=(1, 2))
+        opt = torch.optim.SGD(net.parameters(), lr=0.1)
+        seen: list[float] = []
+
+        def record(epoch: int, loss: float) -> None:
+            seen.append(opt.param_groups[0]["lr"])
+            if epoch == stop_after:
+                raise KeyboardInterrupt
+
+        with contextlib.suppress(KeyboardInterrupt):
+            train_supernet(
+                net,
+                _toy_batches()[:2],
+                epochs=4,
+                optimizer=opt,
+                lr_schedule="cosine",
+                checkpoint_dir=directory,
+                on_epoch_end=record,
+            )
+        return seen
+
+    whole = run(tmp_path / "whole")
+    assert run(tmp_path / "split", stop_after=1) == whole[:2]
+    assert run(tmp_path / "split") == pytest.approx(whole[2:])
+
+
+def test_bad_schedule_arguments_are_rejected_before_training() -> None:
+    net = make("mlp")[0]
+    before = [p.detach().clone() for p in net.parameters()]
+    with pytest.raises(ValueError, match="`lr_schedule` must be 'constant' or 'cosine'"):
+        train_supernet(net, _toy_batches(), epochs=2, lr_schedule="linear")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="`lr_warmup_epochs` must be an integer in"):
+        train_supernet(net, _toy_batches(), epochs=2, lr_schedule="cosine", lr_warmup_epochs=2)
+    assert all(torch.equal(a, b) for a, b in zip(before, net.parameters(), strict=True))

@@ -63,3 +63,26 @@ def test_fit_is_deterministic_and_learns() -> None:
         accs.append(fit(model, data, epochs=3, lr=3e-3, seed=1))
     assert accs[0] == accs[1]
     assert accs[0] > 0.85 > before
+
+
+def test_fit_cosine_schedule_decays_the_learning_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.set_num_threads(1)
+    lrs: list[float] = []
+
+    class Recording(torch.optim.AdamW):
+        def step(self, closure=None):  # type: ignore[no-untyped-def, override]
+            lrs.append(self.param_groups[0]["lr"])
+            return super().step(closure)
+
+    data = load_digits(layout="flat")
+    monkeypatch.setattr(torch.optim, "AdamW", Recording)
+    torch.manual_seed(0)
+    acc = fit(MLP(hidden=(32,)), data, epochs=4, lr=2e-2, batch_size=256, lr_schedule="cosine")
+    per_epoch = sorted(set(lrs), reverse=True)
+    assert per_epoch == pytest.approx([2e-2, 1e-2 * (1 + 2**-0.5), 1e-2, 1e-2 * (1 - 2**-0.5)])
+    assert acc > 0.7
+    lrs.clear()
+    fit(MLP(hidden=(32,)), data, epochs=2, lr=4e-3, batch_size=512)
+    assert set(lrs) == {4e-3}  # the default stays constant
+    with pytest.raises(ValueError, match="`lr_schedule` must be 'constant' or 'cosine'"):
+        fit(MLP(hidden=(32,)), data, epochs=1, lr_schedule="step")  # type: ignore[arg-type]

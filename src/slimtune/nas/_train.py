@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -85,6 +86,21 @@ def _restrict(supernet: Supernet, arch: dict[str, Any], released: set[str]) -> d
     return supernet.canonical(merged)
 
 
+def _lr_factor(epoch: int, epochs: int, *, schedule: str, warmup_epochs: int = 0) -> float:
+    """Multiplier of the base learning rate in ``epoch`` (0-based) of ``epochs``.
+
+    ``"constant"`` is 1; ``"cosine"`` rises linearly over ``warmup_epochs`` and then decays as
+    ``(1 + cos(pi * t)) / 2`` with ``t`` the fraction of the remaining epochs already done
+    (Once-for-All and BigNAS train with cosine decay).
+    """
+    if schedule == "constant":
+        return 1.0
+    if epoch < warmup_epochs:
+        return (epoch + 1) / (warmup_epochs + 1)
+    span = max(epochs - warmup_epochs, 1)
+    return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / span))
+
+
 def _soft_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     t = temperature
     return F.kl_div(
@@ -103,6 +119,8 @@ def train_supernet(
     seed: int | None = 0,
     on_epoch_end: Callable[[int, float], None] | None = None,
     checkpoint_dir: str | Path | None = None,
+    lr_schedule: Literal["constant", "cosine"] = "constant",
+    lr_warmup_epochs: int = 0,
 ) -> list[float]:
     """Train every sub-network of ``supernet`` at once; return the mean loss of each epoch.
 
@@ -110,7 +128,9 @@ def train_supernet(
     ``optimizer`` defaults to AdamW at ``lr``; any optimizer over the supernet's parameters
     works. ``on_epoch_end(epoch, mean_loss)`` is called after each epoch. With
     ``checkpoint_dir`` the weights and optimizer state are saved after every epoch
-    (``save_checkpoint``) and training resumes from the last saved epoch.
+    (``save_checkpoint``) and training resumes from the last saved epoch. ``lr_schedule="cosine"``
+    scales every parameter group's learning rate per epoch (linear warm-up over
+    ``lr_warmup_epochs``, then cosine decay towards 0); ``"constant"`` leaves it alone.
     """
     if not isinstance(supernet, Supernet):
         raise TypeError(
@@ -120,6 +140,17 @@ def train_supernet(
         )
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
         raise ValueError(f"`epochs` must be an integer >= 0, got {epochs!r}.")
+    if lr_schedule not in ("constant", "cosine"):
+        raise ValueError(f"`lr_schedule` must be 'constant' or 'cosine', got {lr_schedule!r}.")
+    if (
+        isinstance(lr_warmup_epochs, bool)
+        or not isinstance(lr_warmup_epochs, int)
+        or not 0 <= lr_warmup_epochs <= max(epochs - 1, 0)
+    ):
+        raise ValueError(
+            f"`lr_warmup_epochs` must be an integer in [0, epochs - 1], got {lr_warmup_epochs!r} "
+            f"(epochs={epochs}); use fewer warm-up epochs."
+        )
     config = config or SandwichConfig()
     seed = check_seed(seed)
     rng = np.random.default_rng(seed)
@@ -128,6 +159,10 @@ def train_supernet(
     if checkpoint_dir is not None and (Path(checkpoint_dir) / "meta.json").exists():
         start = load_checkpoint(supernet, checkpoint_dir, optimizer=opt)["epoch"] + 1
         rng = np.random.default_rng([seed or 0, start])
+    base_lrs = [float(g.get("initial_lr", g["lr"])) for g in opt.param_groups]
+    if lr_schedule != "constant":
+        for group, base in zip(opt.param_groups, base_lrs, strict=True):
+            group.setdefault("initial_lr", base)
     history: list[float] = []
     largest = supernet.largest_arch()
     smallest = supernet.smallest_arch()
@@ -135,6 +170,10 @@ def train_supernet(
         supernet.train()
         warm = epoch < config.warmup_epochs
         released = _released(supernet, config, epoch, epochs)
+        if lr_schedule != "constant":
+            factor = _lr_factor(epoch, epochs, schedule=lr_schedule, warmup_epochs=lr_warmup_epochs)
+            for group, base in zip(opt.param_groups, base_lrs, strict=True):
+                group["lr"] = base * factor
         total, count = 0.0, 0
         for x, y in batches:
             opt.zero_grad(set_to_none=True)
