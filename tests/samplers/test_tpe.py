@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import pickle
 from datetime import datetime
@@ -274,6 +275,53 @@ def test_split_puts_stopped_after_complete_and_ignores_failed():
     ]
     good, bad = split_trials(trials, ["minimize"], gamma=lambda n: 2)
     assert good == [0, 3] and bad == [1, 4]
+
+
+def test_split_ranks_stopped_trials_by_their_value_at_the_last_step():
+    # Optuna's order for pruned trials: later last step first, then the value reported there
+    # (not a value told with the STOPPED state; a NaN there ranks last among its step)
+    trials = [
+        frozen(0, TrialState.STOPPED, [0.0], steps={1: 0.2, 3: 0.9}),
+        frozen(1, TrialState.STOPPED, [5.0], steps={1: 0.4, 3: 0.3}),
+        frozen(2, TrialState.STOPPED, [0.1], steps={1: 0.1, 3: math.nan}),
+        frozen(3, TrialState.STOPPED, [0.05], steps={1: 0.05}),
+    ]
+    good, bad = split_trials(trials, ["minimize"], gamma=lambda n: 1)
+    assert good == [1] and bad == [0, 2, 3]
+    good, _ = split_trials(trials, ["minimize"], gamma=lambda n: 3)
+    assert good == [0, 1, 2]
+    good, _ = split_trials(trials, ["maximize"], gamma=lambda n: 1)
+    assert good == [0]
+
+
+def _l_bandwidth_scales(monkeypatch: pytest.MonkeyPatch, trials: list[FrozenTrial]) -> set[float]:
+    import slimtune.samplers._tpe as tpe_module
+
+    seen: list[float] = []
+    real = tpe_module.ParzenEstimator
+
+    def recording(*args: Any, **kwargs: Any) -> ParzenEstimator:
+        seen.append(kwargs.get("bandwidth_scale", 1.0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tpe_module, "ParzenEstimator", recording)
+    space = SearchSpace({"x": Float(0.0, 1.0)})
+    TPESampler(n_startup_trials=0).sample(space, trials, np.random.default_rng(0))
+    return set(seen)
+
+
+def test_good_density_is_sharpened_only_in_studies_without_stopped_trials(monkeypatch):
+    dist = Float(0.0, 1.0)
+
+    def trial(i: int, state: TrialState, steps: dict[int, float] | None = None) -> FrozenTrial:
+        t = frozen(i, state, [abs(0.5 - i / 20)], steps=steps)
+        return dataclasses.replace(t, params={"x": i / 20}, distributions={"x": dist})
+
+    plain = [trial(i, TrialState.COMPLETE) for i in range(20)]
+    # a plain study: l(x) with half bandwidths, g(x) with full ones; with early stopping: full
+    assert _l_bandwidth_scales(monkeypatch, plain) == {0.5, 1.0}
+    early = [*plain[:19], trial(19, TrialState.STOPPED, steps={1: 0.3})]
+    assert _l_bandwidth_scales(monkeypatch, early) == {1.0}
 
 
 def test_split_constant_liar_puts_running_trials_in_the_bad_set():

@@ -4,7 +4,9 @@ Trials are ordered best first as Optuna's TPE (and c-TPE / MOTPE) order them:
 
 1. feasible COMPLETE trials by value (several objectives: by non-dominated rank, the last rank
    needed broken by hypervolume contribution (two objectives) or crowding distance);
-2. feasible STOPPED trials: those that reached a later step first, then by their last value;
+2. feasible STOPPED trials: those that reached a later step first, then by their value at that
+   step (single objective: the intermediate value reported there, NaN last; else the told
+   values);
 3. infeasible trials (COMPLETE or STOPPED) by total constraint violation.
 
 The first ``gamma(n)`` of them are *good* (``n``: COMPLETE and STOPPED trials); the rest, and the
@@ -78,7 +80,9 @@ class Scores:
             if t.constraints:
                 violation[i] = sum(c for c in t.constraints if c > 0)
             if t.state is TrialState.STOPPED and t.intermediate_values:
-                last_step[i] = max(t.intermediate_values)
+                last_step[i] = step = max(t.intermediate_values)
+                if k == 1:  # ranked by its value at that step, whatever value it was told
+                    values[i, 0] = t.intermediate_values[step]
         return cls(state, values, violation, last_step)
 
     def extend(self, other: Scores) -> Scores:
