@@ -18,7 +18,9 @@ stand-alone to compare inherited with retrained accuracy.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 from bench._common import REPO_ROOT, environment, fmt, markdown_table, pin_threads, write_json
@@ -58,6 +60,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "sa_epochs": {"mlp": 2, "cnn": 1},
         "lr_schedule": "cosine",
         "sa_weight_decay": 0.01,
+        "n_random": 2,
         "k": 6,
         "seeds": 2,
         "trials": 8,
@@ -66,10 +69,13 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "tasks": ["digits", "noisy-digits"],
         "families": ["mlp", "cnn"],
-        "epochs": {"mlp": 100, "cnn": 30},
-        "sa_epochs": {"mlp": 100, "cnn": 30},  # equal epochs: stand-alone = supernet
+        # weight sharing needs more epochs than one network (each step trains 4 sub-networks
+        # on shared weights); the stand-alone runs get as many epochs as the supernet
+        "epochs": {"mlp": 200, "cnn": 30},
+        "sa_epochs": {"mlp": 200, "cnn": 30},  # equal epochs: stand-alone = supernet
         "lr_schedule": "cosine",  # supernet and stand-alone alike (OFA / BigNAS decay)
         "sa_weight_decay": 0.01,  # AdamW's default, which the supernet uses
+        "n_random": 2,  # random sub-networks per step besides the largest and the smallest
         "k": 24,
         "seeds": 2,
         "trials": 150,
@@ -85,6 +91,23 @@ def _tau(a: list[float], b: list[float]) -> float:
     return float(value) if np.isfinite(value) else float("nan")
 
 
+def _residual_tau(rows: list[dict[str, Any]]) -> float:
+    """Kendall tau of inherited against mean stand-alone accuracy after regressing each on
+    log(parameters): does the supernet rank architectures of similar size correctly?"""
+    logp = np.log([float(r["params"]) for r in rows])
+    design = np.stack([np.ones_like(logp), logp], axis=1)
+
+    def residual(v: list[float]) -> list[float]:
+        y = np.asarray(v)
+        coef = np.linalg.lstsq(design, y, rcond=None)[0]
+        return list(y - design @ coef)
+
+    return _tau(
+        residual([r["inherited"] for r in rows]),
+        residual([float(np.mean(r["standalone"])) for r in rows]),
+    )
+
+
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
     task = digits_task() if task_name == "digits" else noisy_digits_task()
     data = task.data
@@ -95,7 +118,9 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
         epoch_batches(data, seed=0),
         epochs=cfg["epochs"][family],
         lr=LR[family],
-        config=SandwichConfig(n_random=2, warmup_epochs=max(cfg["epochs"][family] // 10, 0)),
+        config=SandwichConfig(
+            n_random=cfg["n_random"], warmup_epochs=max(cfg["epochs"][family] // 10, 0)
+        ),
         seed=0,
         lr_schedule=cfg["lr_schedule"],
     )
@@ -225,6 +250,7 @@ def report(results: list[dict[str, Any]]) -> str:
                 "tau without recal",
                 "noise ceiling (seed vs seed)",
                 "tau params",
+                "tau after log(params) regressed out",
                 "mean acc inherited / no recal / stand-alone",
             ],
             [
@@ -236,6 +262,7 @@ def report(results: list[dict[str, Any]]) -> str:
                     fmt(r["ranking"]["tau_no_recal"]),
                     fmt(r["ranking"]["tau_noise_ceiling"]),
                     fmt(r["ranking"]["tau_params"]),
+                    fmt(_residual_tau(r["rows"])),
                     f"{r['ranking']['mean_inherited']:.4f} / {r['ranking']['mean_no_recal']:.4f} / "
                     f"{r['ranking']['mean_standalone']:.4f}",
                 ]
@@ -295,6 +322,16 @@ def report(results: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _describe(cfg: dict[str, Any]) -> str:
+    return (
+        f"{'/'.join(cfg['families'])}: supernet epochs {cfg['epochs']}, "
+        f"stand-alone epochs {cfg['sa_epochs']}, "
+        f"lr schedule {cfg.get('lr_schedule', 'constant')}, "
+        f"stand-alone weight decay {cfg.get('sa_weight_decay', 0.0)}, "
+        f"random sub-networks per step {cfg.get('n_random', 2)}"
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -303,6 +340,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", default=None, help="comma list: digits,noisy-digits")
     parser.add_argument("--families", default=None, help="comma list: mlp,cnn")
     parser.add_argument("--json", default=None, help="output JSON path")
+    parser.add_argument(
+        "--report",
+        nargs="+",
+        default=None,
+        metavar="JSON",
+        help="print the tables of saved result files (no training)",
+    )
     parser.add_argument(
         "--lr-schedule",
         choices=("constant", "cosine"),
@@ -315,6 +359,17 @@ def main(argv: list[str] | None = None) -> None:
         help="stand-alone epochs as mlp,cnn (default: the supernet's epochs)",
     )
     parser.add_argument(
+        "--epochs",
+        default=None,
+        help="supernet epochs as mlp,cnn (default 200,30)",
+    )
+    parser.add_argument(
+        "--n-random",
+        type=int,
+        default=None,
+        help="random sub-networks per sandwich step (default 2)",
+    )
+    parser.add_argument(
         "--sa-weight-decay",
         type=float,
         default=None,
@@ -322,6 +377,13 @@ def main(argv: list[str] | None = None) -> None:
         "supernet's)",
     )
     args = parser.parse_args(argv)
+    if args.report:
+        saved = [json.loads(Path(p).read_text()) for p in args.report]
+        for data in saved:
+            print(_describe(data["config"]))
+        print()
+        print(report([r for data in saved for r in data["results"]]))
+        return
     cfg = dict(PRESETS["quick" if args.quick else "full"])
     if args.tasks:
         cfg["tasks"] = args.tasks.split(",")
@@ -329,9 +391,15 @@ def main(argv: list[str] | None = None) -> None:
         cfg["families"] = args.families.split(",")
     if args.lr_schedule:
         cfg["lr_schedule"] = args.lr_schedule
+    if args.epochs:
+        mlp_epochs, cnn_epochs = (int(v) for v in args.epochs.split(","))
+        cfg["epochs"] = {"mlp": mlp_epochs, "cnn": cnn_epochs}
+        cfg["sa_epochs"] = dict(cfg["epochs"])
     if args.sa_epochs:
         mlp_epochs, cnn_epochs = (int(v) for v in args.sa_epochs.split(","))
         cfg["sa_epochs"] = {"mlp": mlp_epochs, "cnn": cnn_epochs}
+    if args.n_random is not None:
+        cfg["n_random"] = args.n_random
     if args.sa_weight_decay is not None:
         cfg["sa_weight_decay"] = args.sa_weight_decay
     torch.set_num_threads(1)
@@ -343,10 +411,7 @@ def main(argv: list[str] | None = None) -> None:
     table = report(results)
     mode = "quick" if args.quick else "full"
     print(f"## bench.supernet ({mode}): {time.perf_counter() - start:.0f} s\n")
-    print(
-        f"supernet epochs {cfg['epochs']}, stand-alone epochs {cfg['sa_epochs']}, "
-        f"lr schedule {cfg['lr_schedule']}, stand-alone weight decay {cfg['sa_weight_decay']}\n"
-    )
+    print(_describe(cfg) + "\n")
     print(table)
     path = args.json or str(
         REPO_ROOT / "bench" / "results" / ("supernet_quick.json" if args.quick else "supernet.json")
