@@ -3,8 +3,12 @@
 Every runner returns a trace: ``[(cumulative cost, best full-fidelity error so far), ...]``, one
 point per full-fidelity evaluation (the only evaluations that count as results). The cost of a
 trial is charged as it goes: a resumable problem pays each added fidelity step, another pays
-every evaluation in full. Trials run one after the other (one worker); a trial that is running
-when the budget runs out finishes, and the metrics read the trace only up to the budget.
+every evaluation in full. On a problem that does not resume, each report is an evaluation of
+its own, so a Hyperband trial (slimtune's or Optuna's) evaluates only the fidelities its bracket
+acts on: its first rung ``min_resource * eta**bracket`` and above (the evaluations Hyperband
+makes; lower ones would be paid and never read by its decisions). Trials run one after the other
+(one worker); a trial that is running when the budget runs out finishes, and the metrics read
+the trace only up to the budget.
 """
 
 from __future__ import annotations
@@ -40,11 +44,15 @@ class _Meter:
         should_stop: Callable[[], bool],
         *,
         full_only: bool = False,
+        first_step: int = 1,
     ) -> tuple[float, bool]:
-        """Evaluate ``config`` up the fidelity ladder; ``(last error, stopped early)``."""
+        """Evaluate ``config`` up the fidelity ladder; ``(last error, stopped early)``. On a
+        problem that does not resume, fidelities below ``first_step`` are skipped."""
         p = self.problem
         self.n_trials += 1
         steps = (p.max_fidelity,) if full_only else p.report_steps
+        if not p.resumable:
+            steps = tuple(f for f in steps if f >= first_step) or (p.max_fidelity,)
         paid = 0.0
         err = math.nan
         for f in steps:
@@ -87,10 +95,20 @@ def _slimtune(sampler: str, scheduler: str) -> Callable[[MFProblem, int, float],
             space=problem.space,
         )
         meter = _Meter(problem)
+        sched = study.scheduler
         while meter.cost < max_cost:
             trial = study.ask()
+            first = 1
+            if isinstance(sched, Hyperband):
+                first = sched.min_resource * sched.reduction_factor ** sched.bracket_of(
+                    trial.number
+                )
             err, stopped = meter.run_trial(
-                trial.params, trial.report, trial.should_stop, full_only=scheduler == "none"
+                trial.params,
+                trial.report,
+                trial.should_stop,
+                full_only=scheduler == "none",
+                first_step=first,
             )
             if stopped:
                 study.tell(trial, state=slimtune.TrialState.STOPPED)
@@ -121,12 +139,19 @@ def _optuna(pruner: str) -> Callable[[MFProblem, int, float], Trace]:
         )
         dists = _optuna_distributions(problem, optuna)
         meter = _Meter(problem)
+        hb = study.pruner if pruner == "hyperband" else None
         while meter.cost < max_cost:
             trial = study.ask(dists)
+            first = 1
+            if hb is not None:  # its bracket (private API: Optuna exposes no public one)
+                if not hb._pruners:
+                    hb._try_initialization(study)
+                first = hb._min_resource * hb._reduction_factor ** hb._get_bracket_id(study, trial)
             err, stopped = meter.run_trial(
                 dict(trial.params),
                 lambda f, v, t=trial: t.report(v, f),
                 trial.should_prune,
+                first_step=first,
             )
             if stopped:
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
