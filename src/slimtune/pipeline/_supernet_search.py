@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from slimtune.nas import LatencyTable, Supernet, count_macs, count_params, recalibrate_bn_
+from slimtune.samplers import EvolutionSampler
 from slimtune.space import Conditional, Distribution
 from slimtune.study import Study, Trial, create_study
 
@@ -68,7 +69,8 @@ def search_architectures(
     ``"macs"``, ``"latency_ms"`` (minimised): two or more give a Pareto front in
     ``study.best_trials``. A ``budget`` becomes trial constraints (feasible when under every
     limit), normalised by the limit. Every trial stores its costs as user attributes.
-    ``latency_ms`` needs a ``latency_table``.
+    ``latency_ms`` needs a ``latency_table``. ``sampler`` defaults to ``EvolutionSampler()``
+    for a new study; ``study`` (with the same space) continues an existing one.
     """
     if not isinstance(supernet, Supernet):
         raise TypeError(
@@ -101,6 +103,8 @@ def search_architectures(
     space.update(hp_space)
     directions = [score_direction] + ["minimize"] * (len(objectives) - 1)
     if study is None:
+        if sampler is None:
+            sampler = EvolutionSampler()  # regularised evolution: the usual NAS searcher
         study = create_study(
             storage="memory", directions=directions, sampler=sampler, seed=seed, space=space
         )
