@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench._quick import run_quick
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,16 +20,7 @@ pytestmark = [
 
 def test_distill_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "distill.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.distill", "--quick", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(out.read_text())
+    stdout, data = run_quick("bench.distill", out)
     assert data["mode"] == "quick"
     assert {"config", "environment", "teachers", "summary", "acceptance", "runs"} <= data.keys()
     assert set(data["teachers"]) == {"cnn", "transformer"}
@@ -41,4 +29,4 @@ def test_distill_quick_writes_json(tmp_path: Path) -> None:
     for teacher in data["teachers"].values():
         for budget, student in teacher["students"].items():
             assert student["params"] <= teacher["params"] / int(budget)
-    assert "| teacher" in proc.stdout
+    assert "| teacher" in stdout

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench._quick import run_quick
 
 pytestmark = [
     pytest.mark.slow,
@@ -26,26 +23,8 @@ def test_distributed_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "distributed.json"
     # Ray is left out here (its start-up is slow; tests/distributed/test_ray.py covers it)
     variants = "slimtune-processes,slimtune-workers,optuna-threads,optuna-rdb-processes"
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bench.distributed",
-            "--quick",
-            "--variants",
-            variants,
-            "--json",
-            str(out),
-        ],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(out.read_text())
+    stdout, data = run_quick("bench.distributed", out, "--variants", variants)
     assert data["mode"] == "quick"
     assert {"config", "environment", "runs", "results", "checks"} <= data.keys()
     assert data["results"] and all(r["all_complete"] for r in data["results"])
-    assert "| variant" in proc.stdout
+    assert "| variant" in stdout

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench._quick import run_quick
 
 pytestmark = [
     pytest.mark.slow,
@@ -25,28 +22,14 @@ pytestmark = [
 ]
 
 
-def _run(module: str, out: Path) -> dict[str, object]:
-    proc = subprocess.run(
-        [sys.executable, "-m", module, "--quick", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data: dict[str, object] = json.loads(out.read_text())
-    return data
-
-
 def test_hpo_quick_writes_json(tmp_path: Path) -> None:
-    data = _run("bench.hpo", tmp_path / "hpo.json")
+    _, data = run_quick("bench.hpo", tmp_path / "hpo.json")
     expected = {"benchmark", "mode", "config", "environment", "analytic", "ml", "cpu", "runs"}
     assert expected <= data.keys()
     assert data["mode"] == "quick"
 
 
 def test_overhead_quick_writes_json(tmp_path: Path) -> None:
-    data = _run("bench.overhead", tmp_path / "overhead.json")
+    _, data = run_quick("bench.overhead", tmp_path / "overhead.json")
     assert {"benchmark", "mode", "config", "environment", "results"} <= data.keys()
     assert data["mode"] == "quick"

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench._quick import REPO_ROOT, run_quick
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,23 +21,14 @@ pytestmark = [
 
 def test_multifidelity_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "mf.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.multifidelity", "--quick", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(out.read_text())
+    stdout, data = run_quick("bench.multifidelity", out)
     assert data["mode"] == "quick"
     assert set(data["problems"]) == {"mlp-digits-table", "hartmann6-default"}
     for entry in data["problems"].values():
         methods = entry["summary"]["methods"]
         assert {"random", "asha", "asha_tpe", "hyperband", "bohb"} <= methods.keys()
         assert all(m["seeds"] == 2 for m in methods.values())
-    assert "| method |" in proc.stdout
+    assert "| method |" in stdout
 
 
 def test_problems_are_deterministic_and_cost_more_at_higher_fidelity() -> None:

@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench._quick import run_quick
 
 pytestmark = [
     pytest.mark.slow,
@@ -27,16 +24,7 @@ pytestmark = [
 
 def test_prune_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "prune.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.prune", "--quick", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    data = json.loads(out.read_text())
+    stdout, data = run_quick("bench.prune", out)
     assert data["mode"] == "quick"
     models = {r["model"] for r in data["results"]}
     assert models == {"ResNetCNN", "MobileNetV2Like", "TransformerClassifier"}
@@ -44,4 +32,4 @@ def test_prune_quick_writes_json(tmp_path: Path) -> None:
         ours = row["slimtune"]
         assert ours["macs"] < row["base"]["macs"] and ours["params"] < row["base"]["params"]
         assert ours["latency_s"] > 0 and 0.0 <= ours["accuracy"] <= 1.0
-    assert "| ResNetCNN" in proc.stdout
+    assert "| ResNetCNN" in stdout

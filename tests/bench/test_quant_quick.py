@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+from tests.bench._quick import run_quick
 
 pytestmark = [
     pytest.mark.slow,
@@ -23,17 +20,8 @@ pytestmark = [
 
 def test_quant_quick_writes_json(tmp_path: Path) -> None:
     out = tmp_path / "quant.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.quant", "--quick", "--skip-minilm", "--json", str(out)],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert "| slimtune int8 dynamic (per-channel) |" in proc.stdout
-    data = json.loads(out.read_text())
+    stdout, data = run_quick("bench.quant", out, "--skip-minilm", timeout=600)
+    assert "| slimtune int8 dynamic (per-channel) |" in stdout
     assert {"benchmark", "mode", "config", "environment", "results"} <= data.keys()
     assert data["mode"] == "quick"
     linear = {row["variant"]: row for row in data["results"]["linear"]["rows"]}
