@@ -108,6 +108,24 @@ def _residual_tau(rows: list[dict[str, Any]]) -> float:
     )
 
 
+def _standalone(
+    net: Any, arch: dict[str, Any], data: Any, cfg: dict[str, Any], family: str
+) -> list[float]:
+    """Stand-alone accuracy of ``arch`` trained from scratch, one value per seed."""
+    return [
+        standalone_accuracy(
+            net.extract(arch),
+            data,
+            epochs=cfg["sa_epochs"][family],
+            lr=LR[family],
+            seed=s,
+            weight_decay=cfg["sa_weight_decay"],
+            lr_schedule=cfg["lr_schedule"],
+        )
+        for s in range(cfg["seeds"])
+    ]
+
+
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
     task = digits_task() if task_name == "digits" else noisy_digits_task()
     data = task.data
@@ -137,18 +155,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
             recalibrate_bn_(net, recal, arch=arch)
         inherited = val_accuracy(net, data)
         sub = net.extract(arch)
-        sa = [
-            standalone_accuracy(
-                net.extract(arch),
-                data,
-                epochs=cfg["sa_epochs"][family],
-                lr=LR[family],
-                seed=s,
-                weight_decay=cfg["sa_weight_decay"],
-                lr_schedule=cfg["lr_schedule"],
-            )
-            for s in range(cfg["seeds"])
-        ]
+        sa = _standalone(net, arch, data, cfg, family)
         rows.append(
             {
                 "arch": arch,
@@ -214,18 +221,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     retrained = []
     for f in pick:
         arch = net.canonical(f["arch"])
-        sa = [
-            standalone_accuracy(
-                net.extract(arch),
-                data,
-                epochs=cfg["sa_epochs"][family],
-                lr=LR[family],
-                seed=s,
-                weight_decay=cfg["sa_weight_decay"],
-                lr_schedule=cfg["lr_schedule"],
-            )
-            for s in range(cfg["seeds"])
-        ]
+        sa = _standalone(net, arch, data, cfg, family)
         retrained.append({**f, "standalone": float(np.mean(sa))})
     return {
         "task": task_name,

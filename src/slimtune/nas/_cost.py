@@ -4,8 +4,6 @@ latency from a lookup table."""
 from __future__ import annotations
 
 import json
-import statistics
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slimtune.compress.prune import count_macs, count_params
+from slimtune.compress.prune import count_macs, count_params, measure_latency
 from slimtune.nas._supernet import Supernet
 
 __all__ = ["LatencyTable", "count_macs", "count_params"]
@@ -65,16 +63,11 @@ class LatencyTable:
         self.hits = 0
         self.misses = 0
 
-    def _time(self, unit: nn.Module, x: Any) -> float:
-        args = x if isinstance(x, tuple) else (x,)
-        for _ in range(self.warmup):
-            unit(*args)
-        samples = []
-        for _ in range(self.repeats):
-            start = time.perf_counter()
-            unit(*args)
-            samples.append(time.perf_counter() - start)
-        return statistics.median(samples) * 1000.0
+    def _time(self, unit: nn.Module, args: tuple[Any, ...]) -> float:
+        seconds = measure_latency(
+            unit, args, repeats=self.repeats, warmup=self.warmup, num_threads=self.num_threads
+        )
+        return seconds * 1000.0
 
     @torch.no_grad()
     def latency_ms(self, model: nn.Module) -> float:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from slimtune._rng import check_seed
+from slimtune.compress.distill import kd_loss
 from slimtune.nas._supernet import Supernet
 
 __all__ = ["SandwichConfig", "load_checkpoint", "save_checkpoint", "train_supernet"]
@@ -61,9 +62,8 @@ def _kind(name: str) -> str:
     return re.sub(r"\d+$", "", name.rsplit(".", 1)[-1])
 
 
-def _released(supernet: Supernet, config: SandwichConfig, epoch: int, epochs: int) -> set[str]:
-    """Parameter kinds that may vary in this epoch under progressive shrinking."""
-    kinds = {_kind(n) for n in supernet.search_space()}
+def _released(kinds: set[str], config: SandwichConfig, epoch: int, epochs: int) -> set[str]:
+    """The ``kinds`` of parameters that may vary in this epoch under progressive shrinking."""
     if not config.progressive:
         return kinds
     span = max(epochs - config.warmup_epochs, 1)
@@ -74,11 +74,18 @@ def _released(supernet: Supernet, config: SandwichConfig, epoch: int, epochs: in
     return released & kinds
 
 
-def _restrict(supernet: Supernet, arch: dict[str, Any], released: set[str]) -> dict[str, Any]:
-    """``arch`` with every choice whose kind is not yet released set to its maximum."""
-    if released >= {_kind(n) for n in supernet.search_space()}:
+def _restrict(
+    supernet: Supernet,
+    arch: dict[str, Any],
+    released: set[str],
+    *,
+    largest: dict[str, Any],
+    kinds: set[str],
+) -> dict[str, Any]:
+    """``arch`` with every choice whose kind is not yet released set to its value in
+    ``largest`` (``kinds``: every parameter kind of the space)."""
+    if released >= kinds:
         return arch
-    largest = supernet.largest_arch()
     merged = {k: (v if _kind(k) in released else largest[k]) for k, v in arch.items()}
     # a depth held at its maximum activates blocks the draw left out: fill them from largest
     for k, v in largest.items():
@@ -99,13 +106,6 @@ def _lr_factor(epoch: int, epochs: int, *, schedule: str, warmup_epochs: int = 0
         return (epoch + 1) / (warmup_epochs + 1)
     span = max(epochs - warmup_epochs, 1)
     return 0.5 * (1.0 + math.cos(math.pi * (epoch - warmup_epochs) / span))
-
-
-def _soft_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
-    t = temperature
-    return F.kl_div(
-        F.log_softmax(student / t, dim=-1), F.softmax(teacher / t, dim=-1), reduction="batchmean"
-    ) * (t * t)
 
 
 def train_supernet(
@@ -166,10 +166,11 @@ def train_supernet(
     history: list[float] = []
     largest = supernet.largest_arch()
     smallest = supernet.smallest_arch()
+    kinds = {_kind(n) for n in supernet.search_space()}
     for epoch in range(start, epochs):
         supernet.train()
         warm = epoch < config.warmup_epochs
-        released = _released(supernet, config, epoch, epochs)
+        released = _released(kinds, config, epoch, epochs)
         if lr_schedule != "constant":
             factor = _lr_factor(epoch, epochs, schedule=lr_schedule, warmup_epochs=lr_warmup_epochs)
             for group, base in zip(opt.param_groups, base_lrs, strict=True):
@@ -184,16 +185,18 @@ def train_supernet(
             step_loss = float(loss.detach())
             if not warm:
                 target = logits.detach()
-                archs = [_restrict(supernet, smallest, released)]
+                archs = [_restrict(supernet, smallest, released, largest=largest, kinds=kinds)]
                 archs += [
-                    _restrict(supernet, supernet.sample_arch(rng), released)
+                    _restrict(
+                        supernet, supernet.sample_arch(rng), released, largest=largest, kinds=kinds
+                    )
                     for _ in range(config.n_random)
                 ]
                 for arch in archs:
                     supernet.set_arch(arch)
                     out = supernet(x)
                     if config.inplace_distill:
-                        sub_loss = _soft_loss(out, target, config.temperature)
+                        sub_loss = kd_loss(out, target, temperature=config.temperature)
                     else:
                         sub_loss = F.cross_entropy(out, y)
                     sub_loss.backward()
