@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from bench._mf_table import EPOCHS, GRID, TABLE_PATH
+from bench._problems import _H6_A, _H6_ALPHA, _H6_P
 from slimtune.space import Float, Int, SearchSpace
 
 __all__ = [
@@ -47,23 +48,7 @@ HARTMANN_PRESETS: dict[str, tuple[float, float]] = {
     "terrible": (4.0, 5.0),
 }
 
-_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
-)
-_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
-)
+# Hartmann-6's constants are those of the single-fidelity function in bench/_problems.py.
 HARTMANN6_MIN = -3.32237
 
 
@@ -123,8 +108,8 @@ class HartmannMF(MFProblem):
         x = np.array([float(config[f"x{i}"]) for i in range(6)])
         z = max(1.0, 100.0 * f / self.max_fidelity)
         s = math.log(z) / math.log(100.0)
-        alpha = _ALPHA - self.bias * (1.0 - s)
-        value = -float(np.sum(alpha * np.exp(-np.sum(_A * (x - _P) ** 2, axis=1))))
+        alpha = _H6_ALPHA - self.bias * (1.0 - s)
+        value = -float(np.sum(alpha * np.exp(-np.sum(_H6_A * (x - _H6_P) ** 2, axis=1))))
         if self.noise > 0 and s < 1.0:
             digest = hashlib.blake2b(np.append(x, z).tobytes(), digest_size=8).digest()
             rng = np.random.default_rng(int.from_bytes(digest, "little"))
