@@ -67,9 +67,20 @@ def test_fits_on_the_highest_budget_with_enough_points():
     assert abs(float(np.median(xs)) - 0.8) < 0.15
 
 
+def test_a_budget_with_min_points_is_modelled_and_lower_trials_stay_bad():
+    # 5 observations at budget 3 are enough; the 25 trials stopped at budget 1 (with x < 0.5,
+    # better there than any of the 5) rank below them, so proposals stay with budget 3's x
+    low = [_trial(i, 0.02 * i, {1: 0.0}) for i in range(25)]
+    high = [_trial(25 + i, 0.6 + 0.08 * i, {1: 1.0, 3: (0.68 - 0.08 * i) ** 2}) for i in range(5)]
+    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5)
+    xs = _proposals(sampler, [*low, *high])
+    assert sampler.last_budget == 3
+    assert float(np.mean(xs > 0.5)) > 0.8
+
+
 def test_falls_back_to_a_lower_budget():
     sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5)
-    trials = _history(n_low=30, n_high=5)  # too few at budget 3
+    trials = _history(n_low=30, n_high=4)  # too few at budget 3
     xs = _proposals(sampler, trials)
     assert sampler.last_budget == 1
     assert abs(float(np.median(xs)) - 0.2) < 0.15
@@ -77,7 +88,7 @@ def test_falls_back_to_a_lower_budget():
 
 def test_uniform_before_any_model_and_with_random_fraction_one():
     for sampler, trials in [
-        (BOHBSampler(random_fraction=0.0), _history(2, 0)),
+        (BOHBSampler(random_fraction=0.0), _history(1, 0)),
         (BOHBSampler(random_fraction=1.0), _history(30, 30)),
     ]:
         xs = _proposals(sampler, trials, n=200)
@@ -118,12 +129,11 @@ def test_failed_trials_are_ignored():
         ({"random_fraction": 1.5}, "`random_fraction` must be a number in \\[0, 1\\], got 1.5"),
         ({"min_points_in_model": 1}, "`min_points_in_model` must be an int >= 2 or None, got 1"),
         ({"n_ei_candidates": 0}, "`n_ei_candidates` must be >= 1"),
-        ({"top_fraction": 1.0}, "`top_fraction` must be a number in \\(0, 1\\), got 1.0"),
-        ({"bandwidth_factor": 0}, "`bandwidth_factor` must be a finite number > 0, got 0"),
+        ({"gamma": 0.1}, "`gamma` must be a callable n -> int"),
     ],
 )
 def test_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises((ValueError, TypeError), match=match):
         BOHBSampler(**kwargs)
 
 
