@@ -8,12 +8,11 @@ import torch
 
 import slimtune
 from slimtune import Categorical, Conditional, Float, Int, SearchSpace, TrialState
-from slimtune.executors import InlineExecutor, ProcessExecutor, WorkerLostError
+from slimtune.executors import InlineExecutor, ProcessExecutor
 from slimtune.hpo import (
     PBT,
     PBTConfig,
     PBTError,
-    SpawnPool,
     checkpoint_digest,
     explore,
     load_checkpoint,
@@ -252,22 +251,6 @@ def test_training_state_round_trips_without_pickle(tmp_path):
     assert load_checkpoint(tmp_path / "empty") is None
 
 
-@pytest.mark.slow
-def test_spawn_pool_survives_dying_and_hung_workers():
-    with SpawnPool(1, timeout=3.0) as pool:
-        dead = pool.submit(_tasks.exit_process, 3)
-        bad = pool.submit(_tasks.raise_value_error, 1)
-        hung = pool.submit(_tasks.sleep_long, 60.0)
-        fine = [pool.submit(_tasks.square, i) for i in range(3)]
-        with pytest.raises(WorkerLostError, match="exit code 3"):
-            dead.result()
-        with pytest.raises(ValueError, match="bad 1"):
-            bad.result()
-        with pytest.raises(WorkerLostError, match="timeout"):
-            hung.result()
-        assert [f.result() for f in fine] == [0, 1, 4]
-
-
 def test_bad_configuration_is_rejected():
     with pytest.raises(ValueError, match="population_size"):
         PBTConfig(population_size=1)
@@ -383,3 +366,23 @@ def test_explore_keeps_step_lattices_and_ranges_through_zero():
         assert new["c"] == pytest.approx(0.4) or new["c"] == pytest.approx(-0.4)
         seen.add(new["d"])
     assert seen == {2, 6}
+
+
+def test_own_pool_is_a_process_executor_with_the_step_timeout(tmp_path, monkeypatch):
+    from slimtune.hpo import _pbt
+
+    made = []
+
+    class Recorder(InlineExecutor):
+        def __init__(self, max_workers, *, timeout):
+            made.append((max_workers, timeout))
+            super().__init__()
+
+    monkeypatch.setattr(_pbt, "ProcessExecutor", Recorder)
+    config = PBTConfig(
+        population_size=4, interval=2, rounds=2, n_workers=3, step_timeout=7.5, seed=0
+    )
+    result = PBT(
+        _members.train_linear, SPACE, study=_study(), config=config, workdir=tmp_path
+    ).run()
+    assert made == [(3, 7.5)] and len(result.scores) == 4

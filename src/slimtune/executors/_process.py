@@ -3,24 +3,28 @@
 Unlike ``concurrent.futures.ProcessPoolExecutor``, a worker that dies (``os._exit``, a segfault,
 the out-of-memory killer, ``kill -9``) breaks nothing but the future of the task it was running:
 that future gets a :class:`WorkerLostError` with the exit code, a fresh worker takes the dead
-one's place, and the executor stays usable.
+one's place, and the executor stays usable. With ``timeout`` a task that runs longer (counted
+from when its worker has finished starting) is killed with its worker and fails the same way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import multiprocessing as mp
 import os
 import pickle
 import signal
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from slimtune.exceptions import SlimtuneError
 from slimtune.executors._base import WorkerLostError
 
 __all__ = ["ProcessExecutor"]
@@ -32,8 +36,8 @@ _READY = b"ready"
 _MAX_BAD_STARTS = 3  # workers in a row that die before they start: the pool is broken
 
 
-class _RemoteError(Exception):
-    """Stands in for a task's exception that could not be pickled back."""
+class _RemoteError(SlimtuneError, RuntimeError):
+    """Stands in for a task's exception that could not be pickled back; keeps its text."""
 
 
 def _worker_main(conn: Connection, env: dict[str, str]) -> None:
@@ -97,6 +101,8 @@ class _Worker:
         child.close()
         self.task: _Task | None = None
         self.ready = False
+        self.started: float | None = None  # monotonic time ``task`` began running (worker ready)
+        self.timed_out = False
 
 
 class ProcessExecutor:
@@ -108,10 +114,18 @@ class ProcessExecutor:
     and arguments are pickled (define objectives at module level). ``submit(fn, *args,
     **kwargs)`` returns a ``concurrent.futures.Future``; a worker that dies sets
     :class:`WorkerLostError` on its task's future only and is replaced.
+
+    ``timeout``: seconds a task may run once its worker has started (imports done); a task
+    running longer has its worker killed, its future gets :class:`WorkerLostError`, and a fresh
+    worker takes the place. ``None`` (default): no limit.
     """
 
     def __init__(
-        self, max_workers: int | None = None, *, gpus: Sequence[int | str] | None = None
+        self,
+        max_workers: int | None = None,
+        *,
+        gpus: Sequence[int | str] | None = None,
+        timeout: float | None = None,
     ) -> None:
         devices: list[str] | None = None
         if gpus is not None:
@@ -128,7 +142,18 @@ class ProcessExecutor:
             max_workers = len(devices) if devices else (os.cpu_count() or 1)
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"`max_workers` must be a positive int, got {max_workers!r}.")
+        if timeout is not None and (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, int | float)
+            or not math.isfinite(timeout)
+            or timeout <= 0
+        ):
+            raise ValueError(
+                f"`timeout` must be None or a finite number of seconds > 0, got {timeout!r}. "
+                "Pass e.g. timeout=600.0, or timeout=None for no limit."
+            )
         self._max_workers = max_workers
+        self._timeout = None if timeout is None else float(timeout)
         self._gpus = devices
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()
@@ -150,9 +175,14 @@ class ProcessExecutor:
     def max_workers(self) -> int:
         return self._max_workers
 
+    @property
+    def timeout(self) -> float | None:
+        return self._timeout
+
     def __repr__(self) -> str:
         gpus = "" if self._gpus is None else f", gpus={self._gpus}"
-        return f"ProcessExecutor(max_workers={self._max_workers}{gpus})"
+        timeout = "" if self._timeout is None else f", timeout={self._timeout}"
+        return f"ProcessExecutor(max_workers={self._max_workers}{gpus}{timeout})"
 
     def __enter__(self) -> ProcessExecutor:
         return self
@@ -208,6 +238,7 @@ class ProcessExecutor:
                 if task.future.set_running_or_notify_cancel():
                     break
             worker.task = task
+            worker.started = time.monotonic() if worker.ready else None  # else: at its ready
             # if the worker died, its sentinel reports it in _dispatch
             with contextlib.suppress(OSError, ValueError):
                 worker.conn.send_bytes(task.payload)
@@ -222,7 +253,7 @@ class ProcessExecutor:
             waitables: list[Any] = [self._wake_r]
             for w in self._workers:
                 waitables += [w.proc.sentinel, w.conn]
-            ready = wait(waitables, timeout=1.0)
+            ready = wait(waitables, timeout=self._wait_time())
             if self._wake_r in ready:
                 while self._wake_r.poll():
                     self._wake_r.recv_bytes()
@@ -233,7 +264,32 @@ class ProcessExecutor:
                     self._collect(w)
                 if w.proc.sentinel in ready or not w.proc.is_alive():
                     self._replace(w)
+            self._kill_overdue()
         self._closed.set()
+
+    def _deadline(self, w: _Worker) -> float | None:
+        if self._timeout is None or w.task is None or w.started is None:
+            return None
+        return w.started + self._timeout
+
+    def _wait_time(self) -> float:
+        """Seconds the dispatcher may block: at most 1, and not past a running task's deadline."""
+        deadlines = [d for d in map(self._deadline, self._workers) if d is not None]
+        if not deadlines:
+            return 1.0
+        return min(1.0, max(0.0, min(deadlines) - time.monotonic()))
+
+    def _kill_overdue(self) -> None:
+        for w in list(self._workers):
+            deadline = self._deadline(w)
+            if deadline is None or time.monotonic() < deadline:
+                continue
+            self._collect(w)  # an answer that came in just now still counts
+            if w.task is None or not w.proc.is_alive():
+                continue
+            w.timed_out = True
+            w.proc.kill()
+            self._replace(w)
 
     def _collect(self, w: _Worker) -> None:
         while True:
@@ -245,6 +301,7 @@ class ProcessExecutor:
                 return
             if message == _READY:
                 w.ready = True
+                w.started = time.monotonic()  # a task sent before counts from here
                 self._bad_starts = 0
                 continue
             task, w.task = w.task, None
@@ -277,6 +334,12 @@ class ProcessExecutor:
             task, w.task = w.task, None
             if self._broken is not None:
                 message = self._broken
+            elif w.timed_out:
+                message = (
+                    f"worker process {w.proc.pid} ran {task.name} past timeout={self._timeout} s "
+                    f"and was killed ({_signal_name(code)}); pass a larger `timeout` (or None) "
+                    "to ProcessExecutor if the task needs longer"
+                )
             elif not w.ready:
                 message = (
                     f"worker process {w.proc.pid} died while starting ({_signal_name(code)}), "

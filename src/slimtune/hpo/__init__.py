@@ -19,7 +19,6 @@ from slimtune.hpo._checkpoint import (
 )
 from slimtune.hpo._explore import PBTConfig, explore, select_exploits
 from slimtune.hpo._pbt import PBT, PBTError, PBTResult, SubmitExecutor
-from slimtune.hpo._pool import SpawnPool
 from slimtune.hpo._schedule import MemberStep, Segment, TrainFn, replay_schedule, schedule_of
 
 __all__ = [
@@ -30,7 +29,6 @@ __all__ = [
     "PBTError",
     "PBTResult",
     "Segment",
-    "SpawnPool",
     "SubmitExecutor",
     "TrainFn",
     "checkpoint_digest",

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from slimtune._rng import spawn_seed
+from slimtune.executors import ProcessExecutor
 from slimtune.hpo._explore import PBTConfig
-from slimtune.hpo._pool import SpawnPool
 from slimtune.hpo._population import PBTError, PBTResult, Population
 from slimtune.hpo._schedule import (
     TrainFn,
@@ -62,10 +62,10 @@ class PBT:
     processes. ``study`` (one objective; e.g. ``create_study(storage="memory", seed=0)``) gets
     one trial per member; its sampler draws the initial population. ``executor``: anything
     with ``submit(fn, *args)`` returning a future (``slimtune.executors.ProcessExecutor``,
-    ``InlineExecutor``, a thread pool); by default PBT runs its own ``n_workers`` spawn processes
-    (:class:`SpawnPool`) that survive a member's crash and kill a step running past
-    ``config.step_timeout``. ``workdir`` holds the checkpoints (default: a new temporary folder,
-    kept after the run).
+    ``InlineExecutor``, a thread pool); by default PBT runs its own
+    ``ProcessExecutor(config.n_workers, timeout=config.step_timeout)``, whose workers survive a
+    member's crash and kill a step running past ``config.step_timeout``. ``workdir`` holds the
+    checkpoints (default: a new temporary folder, kept after the run).
     """
 
     def __init__(
@@ -150,7 +150,10 @@ class PBT:
             "pbt_config",
             {**asdict(cfg), "space": self.space.to_json(), "trials": [t.number for t in trials]},
         )
-        pool: Any = SpawnPool(cfg.n_workers, timeout=cfg.step_timeout) if own else self.executor
+        pool: Any = (
+            ProcessExecutor(cfg.n_workers, timeout=cfg.step_timeout) if own else self.executor
+        )
+        failed = False
         try:
             if not cfg.synchronous:
                 run.run_async(pool)
@@ -159,10 +162,13 @@ class PBT:
                 if r < cfg.rounds - 1:
                     run.exploit_and_explore(r)
         except BaseException as err:
+            failed = True
             run.abandon(err)
             raise
         finally:
-            if own:
+            if own and failed:  # the run is abandoned: steps still running are of no use
+                pool.terminate()  # (workers ignore Ctrl-C, so waiting could take a whole step)
+            elif own:
                 pool.shutdown(wait=True)
         return run.finish()
 
