@@ -81,6 +81,7 @@ def _slimtune(sampler: str, scheduler: str) -> Callable[[MFProblem, int, float],
             "random": RandomSampler,
             "tpe": TPESampler,
             "bohb": BOHBSampler,
+            "bohb_paper": lambda: BOHBSampler(stopped_as_bad=False),
         }
         schedulers: dict[str, Any] = {
             "none": NeverStop,
@@ -207,6 +208,10 @@ METHODS: dict[str, tuple[str, Callable[[MFProblem, int, float], Trace]]] = {
     "asha_tpe": ("slimtune ASHA + TPE", _slimtune("tpe", "asha")),
     "hyperband": ("slimtune Hyperband (random)", _slimtune("random", "hyperband")),
     "bohb": ("slimtune BOHB", _slimtune("bohb", "hyperband")),
+    "bohb_paper": (
+        "slimtune BOHB, paper's rule (stopped_as_bad=False)",
+        _slimtune("bohb_paper", "hyperband"),
+    ),
     "optuna_sha_tpe": ("Optuna SuccessiveHalving + TPE", _optuna("sha")),
     "optuna_hb_tpe": ("Optuna Hyperband + TPE", _optuna("hyperband")),
     "pbt": ("slimtune PBT", _pbt),

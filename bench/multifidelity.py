@@ -169,6 +169,15 @@ def table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _wilcoxon_p(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p of paired per-seed results (1 when all tie)."""
+    from scipy.stats import wilcoxon
+
+    if np.all(a == b) or len(a) < 2:
+        return 1.0
+    return float(wilcoxon(a, b).pvalue)
+
+
 def verdicts(summary: dict[str, Any], per_seed: dict[str, list[dict[str, Any]]]) -> list[str]:
     ms = summary["methods"]
     out = []
@@ -189,11 +198,17 @@ def verdicts(summary: dict[str, Any], per_seed: dict[str, list[dict[str, Any]]])
             a = np.array([r[col] for r in ours])
             b = np.array([r[col] for r in theirs])
             wins, ties = int(np.sum(a < b)), int(np.sum(a == b))
-            med_ok = np.median(a) <= np.median(b)
+            p = _wilcoxon_p(a, b)
+            if np.median(a) <= np.median(b):
+                verdict = "at least as good"
+            elif p < 0.05:
+                verdict = "WORSE"
+            else:
+                verdict = "median behind, not a significant difference"
             out.append(
                 f"ASHA+TPE vs Optuna SH+TPE at {name}: median {_fmt(float(np.median(a)), 4)} vs "
-                f"{_fmt(float(np.median(b)), 4)} ({'at least as good' if med_ok else 'WORSE'}), "
-                f"better on {wins}, tied on {ties} of {len(a)} seeds"
+                f"{_fmt(float(np.median(b)), 4)} ({verdict}), better on {wins}, tied on {ties} "
+                f"of {len(a)} seeds, Wilcoxon signed-rank p = {_fmt(p, 2)}"
             )
     return out
 
@@ -287,7 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "problems": {},
     }
     missing = [m for m in METHODS if m not in methods and m != "pbt"]
-    if "pbt" not in methods:
+    if "pbt" not in methods and "pbt" not in available_methods():
         print(
             "note: PBT skipped (bench/_mf_pbt.py with run_pbt(problem, *, seed, max_cost) absent)"
         )

@@ -158,3 +158,17 @@ def test_bohb_study_with_hyperband():
     assert states == {TrialState.COMPLETE, TrialState.STOPPED}
     assert sampler.last_budget is not None
     assert study.best_value < 0.5 / 9 + 0.02
+
+
+def test_stopped_as_bad_false_is_the_papers_rule():
+    # 5 observations at budget 3 are not enough under Falkner et al.'s 2 * min_points rule, and
+    # the model then sees budget 1 alone, where the best x is near 0.2
+    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5, stopped_as_bad=False)
+    xs = _proposals(sampler, _history(n_low=30, n_high=5))
+    assert sampler.last_budget == 1
+    assert abs(float(np.median(xs)) - 0.2) < 0.15
+    sampler = BOHBSampler(random_fraction=0.0, min_points_in_model=5, stopped_as_bad=False)
+    _proposals(sampler, _history(n_low=40, n_high=10))
+    assert sampler.last_budget == 3
+    with pytest.raises(TypeError, match="`stopped_as_bad` must be True or False, got 'no'"):
+        BOHBSampler(stopped_as_bad="no")  # type: ignore[arg-type]
