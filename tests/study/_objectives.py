@@ -37,3 +37,10 @@ def sleeps_from_trial_2(trial: slimtune.Trial) -> float:
     if trial.number >= 2:
         time.sleep(60)
     return x
+
+
+def hangs_on_trial_1(trial: slimtune.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 1.0)
+    if trial.number == 1:
+        time.sleep(120)
+    return x

@@ -141,6 +141,21 @@ def test_a_killed_worker_fails_only_its_trial(tmp_path):
     assert all(t.value is not None for t in complete)
 
 
+@pytest.mark.slow
+def test_a_trial_past_the_executors_timeout_fails_and_the_study_goes_on(tmp_path):
+    from slimtune.executors import ProcessExecutor
+
+    study = slimtune.create_study(storage=f"sqlite:///{tmp_path}/t.db", seed=0)
+    with ProcessExecutor(2, timeout=3.0) as executor:
+        study.optimize(_objectives.hangs_on_trial_1, n_trials=6, executor=executor)
+    trials = study.trials
+    assert len(trials) == 6
+    assert trials[1].state is TrialState.FAILED
+    assert trials[1].error is not None and trials[1].error["type"] == "WorkerLostError"
+    assert "timeout=3.0" in trials[1].error["message"]
+    assert [t.state for t in trials if t.number != 1] == [TrialState.COMPLETE] * 5
+
+
 def test_unpicklable_objective_with_processes_is_a_clear_error(tmp_path):
     study = slimtune.create_study(storage=f"sqlite:///{tmp_path}/u.db")
     with pytest.raises(slimtune.SlimtuneError, match="cannot be pickled"):
