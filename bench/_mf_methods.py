@@ -135,8 +135,12 @@ def _optuna(pruner: str) -> Callable[[MFProblem, int, float], Trace]:
                 min_resource=1, max_resource=top, reduction_factor=3
             ),
         }
+        # a fixed study name: Optuna's HyperbandPruner assigns brackets from a hash of the study
+        # name and the trial number, and the default name is a random UUID
         study = optuna.create_study(
-            sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruners[pruner]()
+            study_name=f"bench-multifidelity-{seed}",
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=pruners[pruner](),
         )
         dists = _optuna_distributions(problem, optuna)
         meter = _Meter(problem)
