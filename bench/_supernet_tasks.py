@@ -53,7 +53,7 @@ def noisy_digits_task(seed: int = 0) -> Task:
     return Task("noisy-digits", data)
 
 
-def make_supernet(family: str, seed: int) -> Supernet:
+def make_supernet(family: str, seed: int, *, zero_init_residual: bool = False) -> Supernet:
     torch.manual_seed(seed)
     if family == "mlp":
         return MLPSupernet(
@@ -67,6 +67,7 @@ def make_supernet(family: str, seed: int) -> Supernet:
             depth_choices=(1, 2, 3),
             kernel_choices=(3, 5),
             stem_width=16,
+            zero_init_residual=zero_init_residual,
         )
     raise ValueError(family)
 
@@ -99,14 +100,21 @@ def epoch_batches(data: Dataset, *, batch_size: int = 64, seed: int = 0) -> _Res
     return _Reshuffled(data, batch_size, seed)
 
 
-def reinit(module: nn.Module, seed: int) -> nn.Module:
-    """Fresh weights for a stand-alone run of an extracted architecture (same shapes)."""
+def reinit(module: nn.Module, seed: int, *, zero_init_residual: bool = False) -> nn.Module:
+    """Fresh weights for a stand-alone run of an extracted architecture (same shapes); with
+    ``zero_init_residual`` the BatchNorm scale of every residual block starts at 0, as the
+    supernet's does."""
     torch.manual_seed(seed)
     for m in module.modules():
         if isinstance(m, nn.Linear | nn.Conv2d | nn.BatchNorm2d | nn.LayerNorm):
             m.reset_parameters()
         if isinstance(m, nn.BatchNorm2d):
             m.reset_running_stats()
+    if zero_init_residual:
+        for m in module.modules():
+            bn = getattr(m, "bn", None)
+            if getattr(m, "residual", False) and isinstance(bn, nn.BatchNorm2d):
+                nn.init.zeros_(bn.weight)
     return module
 
 
@@ -119,8 +127,9 @@ def standalone_accuracy(
     seed: int,
     weight_decay: float = 0.0,
     lr_schedule: Literal["constant", "cosine"] = "constant",
+    zero_init_residual: bool = False,
 ) -> float:
-    model = reinit(sub, seed)
+    model = reinit(sub, seed, zero_init_residual=zero_init_residual)
     return fit(
         model,
         data,

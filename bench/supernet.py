@@ -131,6 +131,7 @@ def _standalone(
             seed=s,
             weight_decay=cfg["sa_weight_decay"],
             lr_schedule=cfg["lr_schedule"],
+            zero_init_residual=cfg.get("zero_init_residual", False),
         )
         for s in range(cfg["seeds"] if seeds is None else seeds)
     ]
@@ -139,7 +140,7 @@ def _standalone(
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
     task = digits_task() if task_name == "digits" else noisy_digits_task()
     data = task.data
-    net = make_supernet(family, seed=0)
+    net = make_supernet(family, seed=0, zero_init_residual=cfg.get("zero_init_residual", False))
     t0 = time.perf_counter()
     train_supernet(
         net,
@@ -353,6 +354,7 @@ def _describe(cfg: dict[str, Any]) -> str:
         f"stand-alone weight decay {cfg.get('sa_weight_decay', 0.0)}, "
         f"random sub-networks per step {cfg.get('n_random', 2)}, "
         f"front points retrained with {cfg.get('front_seeds', cfg.get('seeds', 2))} seeds"
+        + (", residual blocks zero-initialised" if cfg.get("zero_init_residual") else "")
     )
 
 
@@ -400,6 +402,11 @@ def main(argv: list[str] | None = None) -> None:
         help=f"AdamW weight decay of stand-alone runs (default {SUPERNET_WEIGHT_DECAY}, the "
         "supernet's)",
     )
+    parser.add_argument(
+        "--zero-init-residual",
+        action="store_true",
+        help="start every residual block's BatchNorm scale at 0 (CNN), supernet and stand-alone",
+    )
     args = parser.parse_args(argv)
     if args.report:
         saved = [json.loads(Path(p).read_text()) for p in args.report]
@@ -426,6 +433,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg["n_random"] = args.n_random
     if args.sa_weight_decay is not None:
         cfg["sa_weight_decay"] = args.sa_weight_decay
+    if args.zero_init_residual:
+        cfg["zero_init_residual"] = True
     torch.set_num_threads(1)
     start = time.perf_counter()
     results = []

@@ -80,3 +80,24 @@ def test_recalibration_errors_are_clear() -> None:
         recalibrate_bn_(cnn, [])
     with pytest.raises(TypeError, match="needs a Supernet"):
         recalibrate_bn_(nn.Sequential(nn.BatchNorm1d(3)), [torch.randn(2, 3)], arch={})
+
+
+def test_zero_init_residual_blocks_start_as_identity() -> None:
+    from slimtune.nas import CNNSupernet
+
+    torch.manual_seed(0)
+    net = CNNSupernet(
+        1, 10, stage_widths=((4, 8),), depth_choices=(1, 2, 3), zero_init_residual=True
+    )
+    arch = {**net.largest_arch()}
+    sub = net.extract(arch).eval()
+    net.set_arch(arch)
+    net.eval()
+    x = torch.randn(2, 1, 8, 8)
+    assert torch.equal(net(x), sub(x))
+    # every residual block adds zero to its input: depth 3 computes what depth 1 computes
+    shallow = net.canonical({**arch, "stage0.depth": 1})
+    net.set_arch(shallow)
+    assert torch.allclose(net(x), sub(x))
+    with pytest.raises(TypeError, match="`zero_init_residual` must be True or False, got 1"):
+        CNNSupernet(zero_init_residual=1)  # type: ignore[arg-type]

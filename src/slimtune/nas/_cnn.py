@@ -62,6 +62,11 @@ class CNNSupernet(Supernet):
 
     Parameters: per stage ``stage{s}.depth`` and ``stage{s}.width`` (one width for the stage, so
     residual additions always match) and per block ``stage{s}.block{b}.kernel``.
+
+    ``zero_init_residual=True`` starts the BatchNorm scale of every residual block at 0, so each
+    residual block begins as the identity (Goyal et al. 2017; BigNAS initialises the output of
+    every residual block to zero for the same reason: sub-networks of every depth start alike),
+    as torchvision's ResNets do with the argument of the same name.
     """
 
     def __init__(
@@ -73,6 +78,7 @@ class CNNSupernet(Supernet):
         depth_choices: Sequence[int] = (1, 2, 3),
         kernel_choices: Sequence[int] = (3, 5),
         stem_width: int = 16,
+        zero_init_residual: bool = False,
     ) -> None:
         super().__init__()
         if not stage_widths:
@@ -106,6 +112,14 @@ class CNNSupernet(Supernet):
         self.stages = nn.Sequential(*stages)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.head = ElasticLinear(c_in, num_classes)
+        if not isinstance(zero_init_residual, bool):
+            raise TypeError(
+                f"`zero_init_residual` must be True or False, got {zero_init_residual!r}."
+            )
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, ElasticConvBlock) and m.residual:
+                    nn.init.zeros_(m.bn.weight)
 
     def stage(self, s: int) -> ElasticSequential:
         """Stage ``s``."""
