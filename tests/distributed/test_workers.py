@@ -138,3 +138,58 @@ def test_sigterm_records_the_running_trial_and_exits(tmp_path):
     assert "SIGTERM" in trial.error["message"]
     st = study.storage.study_by_id(study._study_id)
     assert len(st.queue) == 1  # the policy allows a retry: its parameters wait in the queue
+
+
+HANGS_ON_1 = textwrap.dedent(
+    """
+    import time
+    from pathlib import Path
+
+    def objective(trial):
+        x = trial.suggest_float("x", -1.0, 1.0)
+        Path(f"started_{trial.number}").write_text("")
+        time.sleep(120 if trial.number == 1 else 0.1)
+        return x * x
+    """
+)
+
+
+def test_trial_timeout_fails_the_hung_trial_and_the_worker_goes_on(tmp_path):
+    url = f"sqlite:///{tmp_path}/timeout.db"
+    slimtune.create_study("w", storage=url, seed=0)
+    folder = _folder(tmp_path, "a")
+    (folder / "objmod.py").write_text(HANGS_ON_1)
+    proc = _worker(folder, url, "--n-trials", "3", "--trial-timeout", "3")
+    err = _finish(proc)
+    assert "ran 4 trial(s)" in err
+    trials = slimtune.load_study("w", storage=url).trials
+    assert [t.state for t in trials].count(TrialState.COMPLETE) == 3
+    (hung,) = [t for t in trials if t.state is TrialState.FAILED]
+    assert hung.number == 1
+    assert hung.error is not None and hung.error["type"] == "WorkerLostError"
+    assert "timeout=3.0" in hung.error["message"]
+
+
+def test_sigterm_with_a_trial_timeout_records_the_running_trial(tmp_path):
+    url = f"sqlite:///{tmp_path}/term2.db"
+    slimtune.create_study("w", storage=url, seed=0)
+    folder = _folder(tmp_path, "a")
+    proc = _worker(folder, url, "--n-trials", "3", "--trial-timeout", "600", seconds=60)
+    _wait_for(folder / "started_0")
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    (trial,) = slimtune.load_study("w", storage=url).trials
+    assert trial.state is TrialState.FAILED
+    assert trial.error is not None and trial.error["type"] == "WorkerShutdown"
+
+
+def test_bad_trial_timeout_is_a_clear_error(tmp_path):
+    url = f"sqlite:///{tmp_path}/bad.db"
+    slimtune.create_study("w", storage=url, seed=0)
+    folder = _folder(tmp_path, "a")
+    proc = _worker(folder, url, "--n-trials", "1", "--trial-timeout", "-1")
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode != 0
+    assert "--trial-timeout must be a finite number of seconds > 0, got -1" in err
+    assert slimtune.load_study("w", storage=url).trials == []

@@ -197,3 +197,18 @@ def test_sigint_to_a_driver_with_worker_processes_fails_its_running_trials(tmp_p
     for t in trials[2:]:
         assert t.state is TrialState.FAILED
         assert t.error is not None and t.error["type"] == "KeyboardInterrupt"
+
+
+def test_run_worker_trial_timeout_needs_a_shared_storage_and_a_picklable_objective(tmp_path):
+    from slimtune.exceptions import SlimtuneError
+    from slimtune.study import run_worker
+
+    memory = slimtune.create_study(storage="memory")
+    with pytest.raises(ValueError, match="cannot see the in-memory storage"):
+        run_worker(memory, _objectives.quadratic, n_trials=1, trial_timeout=5)
+    study = slimtune.create_study(storage=f"sqlite:///{tmp_path}/w.db")
+    with pytest.raises(SlimtuneError, match="the objective cannot be pickled"):
+        run_worker(study, lambda t: 1.0, n_trials=1, trial_timeout=5)
+    with pytest.raises(ValueError, match="`trial_timeout` must be None or a finite number"):
+        run_worker(study, _objectives.quadratic, n_trials=1, trial_timeout=float("inf"))
+    assert study.trials == []

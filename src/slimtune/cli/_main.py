@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stop after N failed trials in a row (default: 10)",
     )
+    p.add_argument(
+        "--trial-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="run each objective in a child process and fail a trial that runs longer "
+        "(default: no limit)",
+    )
     p.add_argument("--verbose", "-v", action="store_true", help="log each trial to stderr")
 
     p = add("demo", run_demo, "tune a small PyTorch MLP on the digits data (needs scikit-learn)")

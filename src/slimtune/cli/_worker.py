@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import math
 import os
 import sys
 from collections.abc import Callable
@@ -61,6 +62,12 @@ def import_objective(spec: str) -> Callable[[Any], Any]:
 
 
 def cmd_worker(args: argparse.Namespace, out: Console, err: Console) -> int:
+    timeout = args.trial_timeout
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise CommandError(
+            f"--trial-timeout must be a finite number of seconds > 0, got {timeout:g}. Pass "
+            "e.g. --trial-timeout 3600, or leave it out for no limit."
+        )
     objective = import_objective(args.objective)
     try:
         heartbeat = Heartbeat(
@@ -91,6 +98,7 @@ def cmd_worker(args: argparse.Namespace, out: Console, err: Console) -> int:
             n_trials=args.n_trials,
             heartbeat=heartbeat,
             max_failures=args.max_failures,
+            trial_timeout=args.trial_timeout,
         )
     err.print(f"worker done: ran {ran} trial(s) of study {study.name!r}.", highlight=False)
     return 0

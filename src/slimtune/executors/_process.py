@@ -81,6 +81,21 @@ def _signal_name(code: int | None) -> str:
         return f"signal {-code}"
 
 
+def check_timeout(name: str, value: Any, example: str) -> float | None:
+    """``value`` as seconds (None: no limit); a clear error naming ``name`` otherwise."""
+    if value is not None and (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValueError(
+            f"`{name}` must be None or a finite number of seconds > 0, got {value!r}. "
+            f"Pass e.g. {example}, or {name}=None for no limit."
+        )
+    return None if value is None else float(value)
+
+
 class _Task:
     __slots__ = ("future", "name", "payload", "task_id")
 
@@ -142,18 +157,8 @@ class ProcessExecutor:
             max_workers = len(devices) if devices else (os.cpu_count() or 1)
         if isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1:
             raise ValueError(f"`max_workers` must be a positive int, got {max_workers!r}.")
-        if timeout is not None and (
-            isinstance(timeout, bool)
-            or not isinstance(timeout, int | float)
-            or not math.isfinite(timeout)
-            or timeout <= 0
-        ):
-            raise ValueError(
-                f"`timeout` must be None or a finite number of seconds > 0, got {timeout!r}. "
-                "Pass e.g. timeout=600.0, or timeout=None for no limit."
-            )
         self._max_workers = max_workers
-        self._timeout = None if timeout is None else float(timeout)
+        self._timeout = check_timeout("timeout", timeout, "timeout=600.0")
         self._gpus = devices
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()

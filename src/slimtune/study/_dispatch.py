@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from slimtune.study._study import Study
     from slimtune.study._trial import Trial
 
-__all__ = ["ObjectiveError", "check_picklable", "run_on_executor"]
+__all__ = ["ObjectiveError", "check_picklable", "run_on_executor", "settle", "task_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,27 @@ def check_picklable(study: Study, objective: Any, callbacks: Sequence[Any], wher
                 f"pickled ({err}). Define it at module level (not a lambda or a closure), or "
                 "use n_jobs=1."
             ) from err
+
+
+def task_for(
+    study: Study,
+    trial: Trial,
+    objective: Callable[[Any], Any],
+    catch: tuple[type[BaseException], ...],
+    url: str,
+) -> TrialTask:
+    """What a worker process needs to run the asked ``trial`` (pickled to it)."""
+    return TrialTask(
+        storage_url=url,
+        study_name=study.name,
+        trial_id=trial.trial_id,
+        pending=dict(trial._pending),
+        rng=trial._rng,
+        objective=objective,
+        sampler=study.sampler,
+        scheduler=study.scheduler,
+        catch=catch,
+    )
 
 
 def _unpickle_error(payload: bytes | None) -> BaseException | None:
@@ -106,17 +127,7 @@ def run_on_executor(
                 asked += 1
                 if beats is not None:
                     beats.add(trial.trial_id)
-                task = TrialTask(
-                    storage_url=url,
-                    study_name=study.name,
-                    trial_id=trial.trial_id,
-                    pending=dict(trial._pending),
-                    rng=trial._rng,
-                    objective=objective,
-                    sampler=study.sampler,
-                    scheduler=study.scheduler,
-                    catch=catch,
-                )
+                task = task_for(study, trial, objective, catch, url)
                 in_flight[executor.submit(run_trial_task, task)] = trial
             if not in_flight:
                 break
@@ -125,7 +136,7 @@ def run_on_executor(
                 trial = in_flight.pop(future)
                 if beats is not None:
                     beats.discard(trial.trial_id)
-                raised = _settle(study, trial, future, callbacks)
+                raised = settle(study, trial, future, callbacks)
                 if raised is not None and error is None:
                     error, stopping = raised, True
     except BaseException as err:
@@ -139,7 +150,7 @@ def run_on_executor(
         raise error
 
 
-def _settle(
+def settle(
     study: Study, trial: Trial, future: Future[Any], callbacks: Sequence[Callback]
 ) -> BaseException | None:
     """Record the end of one task; return an exception the study must re-raise, if any."""

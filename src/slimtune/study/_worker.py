@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import wait
 from typing import TYPE_CHECKING, Any
 
 from slimtune._trial import FrozenTrial, TrialState
@@ -50,17 +51,28 @@ def run_worker(
     heartbeat: Heartbeat | None = None,
     max_failures: int | None = 10,
     callbacks: Sequence[Callable[[Study, FrozenTrial], None]] = (),
+    trial_timeout: float | None = None,
 ) -> int:
     """Run trials of ``study`` until ``n_trials`` trials of the study (all workers together)
     did not fail, the space is exhausted, or a shutdown is requested. Objective exceptions fail
     their trial and the loop goes on, up to ``max_failures`` in a row. Returns the number of
-    trials this worker ran."""
+    trials this worker ran.
+
+    ``trial_timeout`` (seconds) runs each objective in a child process
+    (``ProcessExecutor(1, timeout=trial_timeout)``): a trial that runs longer is killed with it
+    and recorded FAILED (``WorkerLostError``, naming the timeout); the worker goes on. The
+    objective must then be picklable (a module-level function) and the storage a file or
+    server the child can open."""
     hb = heartbeat if heartbeat is not None else Heartbeat()
     if n_trials is not None and (
         isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1
     ):
         raise ValueError(f"`n_trials` must be a positive int or None, got {n_trials!r}.")
     from slimtune.study._optimize import run_asked_trial
+
+    runner = None
+    if trial_timeout is not None:
+        runner = _ChildRunner(study, objective, callbacks, trial_timeout)
 
     ran = 0
     failures = 0
@@ -84,7 +96,10 @@ def run_worker(
                     break
                 beats.add(trial.trial_id)
                 try:
-                    frozen = run_asked_trial(study, trial, objective, (Exception,), callbacks)
+                    if runner is None:
+                        frozen = run_asked_trial(study, trial, objective, (Exception,), callbacks)
+                    else:
+                        frozen = runner.run(trial)
                 finally:
                     beats.discard(trial.trial_id)
                 ran += 1
@@ -97,4 +112,63 @@ def run_worker(
                     )
     finally:
         study._heartbeat = None
+        if runner is not None:
+            runner.close()
     return ran
+
+
+class _ChildRunner:
+    """Runs one trial at a time in a child process that is killed past ``timeout``."""
+
+    def __init__(
+        self,
+        study: Study,
+        objective: Callable[[Any], Any],
+        callbacks: Sequence[Callable[[Study, FrozenTrial], None]],
+        timeout: float,
+    ) -> None:
+        from slimtune.executors import ProcessExecutor
+        from slimtune.executors._process import check_timeout
+        from slimtune.study._dispatch import check_picklable
+
+        checked = check_timeout(
+            "trial_timeout", timeout, "trial_timeout=3600 (--trial-timeout 3600)"
+        )
+        assert checked is not None
+        url = study.storage.url
+        if url in (None, "memory"):
+            raise ValueError(
+                "`trial_timeout` runs objectives in a child process, which cannot see the "
+                "in-memory storage. Use storage='sqlite:///slimtune.db' or a PostgreSQL URL."
+            )
+        assert url is not None
+        self.url = url
+        self.study = study
+        self.objective = objective
+        self.callbacks = callbacks
+        self.executor = ProcessExecutor(1, timeout=checked)
+        check_picklable(study, objective, callbacks, repr(self.executor))
+
+    def run(self, trial: Any) -> FrozenTrial:
+        from slimtune.executors import objective_running
+        from slimtune.study._dispatch import settle, task_for
+        from slimtune.study._remote import run_trial_task
+
+        task = task_for(self.study, trial, self.objective, (Exception,), self.url)
+        future = self.executor.submit(run_trial_task, task)
+        try:
+            with objective_running():  # SIGTERM / SIGINT raise WorkerShutdown while we wait
+                while not future.done():
+                    wait([future], timeout=0.5)
+        except BaseException as err:
+            reason = {"type": type(err).__name__, "message": str(err), "traceback": ""}
+            self.executor.terminate()
+            self.study._fail(trial.trial_id, reason, retry=isinstance(err, WorkerShutdown))
+            raise
+        raised = settle(self.study, trial, future, self.callbacks)
+        if raised is not None:  # pragma: no cover - catch=(Exception,) records every exception
+            raise raised
+        return self.study.storage.get_trial(trial.trial_id).copy()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
