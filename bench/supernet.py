@@ -140,17 +140,20 @@ def _standalone(
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
     task = digits_task() if task_name == "digits" else noisy_digits_task()
     data = task.data
-    net = make_supernet(family, seed=0, zero_init_residual=cfg.get("zero_init_residual", False))
+    sn_seed = cfg.get("supernet_seed", 0)  # the supernet's init, batch order and draws
+    net = make_supernet(
+        family, seed=sn_seed, zero_init_residual=cfg.get("zero_init_residual", False)
+    )
     t0 = time.perf_counter()
     train_supernet(
         net,
-        epoch_batches(data, seed=0),
+        epoch_batches(data, seed=sn_seed),
         epochs=cfg["epochs"][family],
         lr=LR[family],
         config=SandwichConfig(
             n_random=cfg["n_random"], warmup_epochs=max(cfg["epochs"][family] // 10, 0)
         ),
-        seed=0,
+        seed=sn_seed,
         lr_schedule=cfg["lr_schedule"],
     )
     train_s = time.perf_counter() - t0
@@ -355,6 +358,7 @@ def _describe(cfg: dict[str, Any]) -> str:
         f"random sub-networks per step {cfg.get('n_random', 2)}, "
         f"front points retrained with {cfg.get('front_seeds', cfg.get('seeds', 2))} seeds"
         + (", residual blocks zero-initialised" if cfg.get("zero_init_residual") else "")
+        + (f", supernet seed {cfg['supernet_seed']}" if cfg.get("supernet_seed") else "")
     )
 
 
@@ -403,6 +407,13 @@ def main(argv: list[str] | None = None) -> None:
         "supernet's)",
     )
     parser.add_argument(
+        "--supernet-seed",
+        type=int,
+        default=None,
+        help="seed of the supernet's initialisation, batch order and sampled sub-networks "
+        "(default 0; the stand-alone runs and the sub-networks compared do not depend on it)",
+    )
+    parser.add_argument(
         "--zero-init-residual",
         action="store_true",
         help="start every residual block's BatchNorm scale at 0 (CNN), supernet and stand-alone",
@@ -435,6 +446,8 @@ def main(argv: list[str] | None = None) -> None:
         cfg["sa_weight_decay"] = args.sa_weight_decay
     if args.zero_init_residual:
         cfg["zero_init_residual"] = True
+    if args.supernet_seed is not None:
+        cfg["supernet_seed"] = args.supernet_seed
     torch.set_num_threads(1)
     start = time.perf_counter()
     results = []
