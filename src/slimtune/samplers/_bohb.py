@@ -154,17 +154,19 @@ class BOHBSampler:
         self._lock = threading.Lock()
 
     def _tpe(self, cap: int | None) -> TPESampler:
-        # a fresh TPE per call: its incremental cache assumes a history that only grows
-        base = self.gamma or default_gamma
+        """A fresh TPE (its incremental cache assumes a history that only grows) whose good set
+        never exceeds ``cap`` trials."""
+        gamma = self.gamma
+        if cap is not None:
+            base = gamma or default_gamma
 
-        def gamma(n: int) -> int:
-            g = base(n)
-            return g if cap is None else min(g, cap)
+            def gamma(n: int) -> int:
+                return min(base(n), cap)
 
         return TPESampler(
             n_startup_trials=0,
             n_ei_candidates=self.n_ei_candidates,
-            gamma=gamma if (cap is not None or self.gamma is not None) else None,
+            gamma=gamma,
             prior_weight=self.prior_weight,
             constant_liar=False,
         )
@@ -213,6 +215,8 @@ def _view_at(
     for t in trials:
         if t.trial_id in at_budget:
             out.append(_as_complete(t, at_budget[t.trial_id]))
-        elif t.state in (TrialState.COMPLETE, TrialState.STOPPED) and t.intermediate_values:
+        elif t.state is TrialState.STOPPED and t.intermediate_values:
+            out.append(t)
+        elif t.state is TrialState.COMPLETE and t.intermediate_values:
             out.append(dataclasses.replace(t, state=TrialState.STOPPED))
     return out

@@ -21,7 +21,14 @@ if TYPE_CHECKING:
     from slimtune.study._study import Study
     from slimtune.study._trial import Trial
 
-__all__ = ["ObjectiveError", "check_picklable", "run_on_executor", "settle", "task_for"]
+__all__ = [
+    "ObjectiveError",
+    "check_picklable",
+    "run_on_executor",
+    "settle",
+    "shared_storage_url",
+    "task_for",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +54,21 @@ def check_picklable(study: Study, objective: Any, callbacks: Sequence[Any], wher
                 f"pickled ({err}). Define it at module level (not a lambda or a closure), or "
                 "use n_jobs=1."
             ) from err
+
+
+class _InMemoryStorageError(SlimtuneError, ValueError):
+    """Objectives would run in other processes, which cannot see an in-memory storage."""
+
+
+def shared_storage_url(study: Study, where: str) -> str:
+    """The URL other processes open ``study``'s storage with; a clear error for memory."""
+    url = study.storage.url
+    if url is None or url == "memory":
+        raise _InMemoryStorageError(
+            f"{where} runs objectives in other processes, which cannot see the in-memory "
+            "storage. Use storage='sqlite:///slimtune.db' (one host) or a PostgreSQL URL."
+        )
+    return url
 
 
 def task_for(
@@ -95,13 +117,7 @@ def run_on_executor(
     callbacks: Sequence[Callback],
     beats: HeartbeatThread | None,
 ) -> None:
-    url = study.storage.url
-    if url in (None, "memory"):
-        raise SlimtuneError(
-            f"{executor!r} runs objectives in other processes, which cannot see the in-memory "
-            "storage. Use storage='sqlite:///slimtune.db' (one host) or a PostgreSQL URL."
-        )
-    assert url is not None
+    url = shared_storage_url(study, repr(executor))
     capacity = max(1, int(executor.max_workers))
     in_flight: dict[Future[Any], Trial] = {}
     asked = 0

@@ -129,25 +129,18 @@ class _ChildRunner:
     ) -> None:
         from slimtune.executors import ProcessExecutor
         from slimtune.executors._process import check_timeout
-        from slimtune.study._dispatch import check_picklable
+        from slimtune.study._dispatch import check_picklable, shared_storage_url
 
         checked = check_timeout(
             "trial_timeout", timeout, "trial_timeout=3600 (--trial-timeout 3600)"
         )
         assert checked is not None
-        url = study.storage.url
-        if url in (None, "memory"):
-            raise ValueError(
-                "`trial_timeout` runs objectives in a child process, which cannot see the "
-                "in-memory storage. Use storage='sqlite:///slimtune.db' or a PostgreSQL URL."
-            )
-        assert url is not None
-        self.url = url
+        self.url = shared_storage_url(study, "`trial_timeout`")
+        check_picklable(study, objective, callbacks, "`trial_timeout`")  # before spawning
         self.study = study
         self.objective = objective
         self.callbacks = callbacks
         self.executor = ProcessExecutor(1, timeout=checked)
-        check_picklable(study, objective, callbacks, repr(self.executor))
 
     def run(self, trial: Any) -> FrozenTrial:
         from slimtune.executors import objective_running
