@@ -53,11 +53,42 @@ def noisy_digits_task(seed: int = 0) -> Task:
     return Task("noisy-digits", data)
 
 
-def make_supernet(family: str, seed: int, *, zero_init_residual: bool = False) -> Supernet:
+def split_validation(data: Dataset, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+    """Two halves of the validation images (stratified by class, drawn with ``seed``), each as a
+    data set with the full training split: one to search on, one held out to score the search's
+    front points. A front point is the best of many noisy scores on the half it was selected
+    on, so it is only judged fairly on images the search never saw."""
+    g = torch.Generator().manual_seed(seed)
+    first, second = [], []
+    for c in range(data.num_classes):
+        idx = torch.nonzero(data.y_val == c).flatten()
+        idx = idx[torch.randperm(len(idx), generator=g)]
+        first.append(idx[: len(idx) // 2])
+        second.append(idx[len(idx) // 2 :])
+    halves = (torch.cat(first).sort().values, torch.cat(second).sort().values)
+    return tuple(  # type: ignore[return-value]
+        Dataset(data.x_train, data.y_train, data.x_val[h], data.y_val[h], data.num_classes)
+        for h in halves
+    )
+
+
+def make_supernet(
+    family: str,
+    seed: int,
+    *,
+    zero_init_residual: bool = False,
+    mlp_norm: Literal["none", "batch", "layer"] = "none",
+    mlp_head: Literal["shared", "per_depth"] = "shared",
+) -> Supernet:
     torch.manual_seed(seed)
     if family == "mlp":
         return MLPSupernet(
-            64, 10, width_choices=(8, 16, 32, 64, 128, 256), depth_choices=(1, 2, 3, 4)
+            64,
+            10,
+            width_choices=(8, 16, 32, 64, 128, 256),
+            depth_choices=(1, 2, 3, 4),
+            norm=mlp_norm,
+            head=mlp_head,
         )
     if family == "cnn":
         return CNNSupernet(
@@ -106,9 +137,9 @@ def reinit(module: nn.Module, seed: int, *, zero_init_residual: bool = False) ->
     supernet's does."""
     torch.manual_seed(seed)
     for m in module.modules():
-        if isinstance(m, nn.Linear | nn.Conv2d | nn.BatchNorm2d | nn.LayerNorm):
+        if isinstance(m, nn.Linear | nn.Conv2d | nn.BatchNorm1d | nn.BatchNorm2d | nn.LayerNorm):
             m.reset_parameters()
-        if isinstance(m, nn.BatchNorm2d):
+        if isinstance(m, nn.BatchNorm1d | nn.BatchNorm2d):
             m.reset_running_stats()
     if zero_init_residual:
         for m in module.modules():

@@ -4,12 +4,14 @@ Protocol (/work/shared/BENCHMARKS.md, "Supernet ranking"): on digits (8x8) and o
 generated from it (shifted, contrast-scaled, noisy digits), an MLP and a CNN supernet are each
 trained once with the sandwich rule and in-place distillation. K sub-networks, one from each of
 K parameter-count quantile bins, are evaluated with inherited weights (with and without
-BatchNorm recalibration) and trained stand-alone from scratch (2 seeds, same epochs). Reported:
-Kendall tau between inherited and mean stand-alone accuracy, the seed-to-seed stand-alone tau
-(noise ceiling), the tau of parameter count alone, and then a multi-objective search (accuracy
-against parameters) with the evolution sampler against random search at equal evaluations
-(hypervolume of (error, parameters / largest) up to (1, 1.05)), whose front points are retrained
-stand-alone (5 seeds) to compare inherited with retrained accuracy.
+BatchNorm recalibration) and trained stand-alone from scratch (2 seeds, half the supernet's
+epochs). Reported: Kendall tau between inherited and mean stand-alone accuracy, the seed-to-seed
+stand-alone tau (noise ceiling), the tau of parameter count alone, and then a multi-objective
+search (accuracy against parameters) with the evolution sampler against random search at equal
+evaluations (hypervolume of (error, parameters / largest) up to (1, 1.05)), whose front points
+are retrained stand-alone (5 seeds) to compare inherited with retrained accuracy. The search
+scores sub-networks on one half of the validation images; front points are compared on the
+other half, since a front point's score on the images that selected it is biased upward.
 
     python -m bench.supernet            # full protocol (about 30-60 min on 2 cores)
     python -m bench.supernet --quick    # smoke test (digits, MLP, tiny budgets)
@@ -38,6 +40,7 @@ from bench._supernet_tasks import (  # noqa: E402
     hypervolume_2d,
     make_supernet,
     noisy_digits_task,
+    split_validation,
     standalone_accuracy,
     stratified_archs,
     val_accuracy,
@@ -66,14 +69,17 @@ PRESETS: dict[str, dict[str, Any]] = {
         "trials": 8,
         "front_retrain": 2,
         "front_seeds": 2,
+        "mlp_norm": "batch",
+        "mlp_head": "per_depth",
     },
     "full": {
         "tasks": ["digits", "noisy-digits"],
         "families": ["mlp", "cnn"],
         # weight sharing needs more epochs than one network (each step trains 4 sub-networks
-        # on shared weights); the stand-alone runs get as many epochs as the supernet
-        "epochs": {"mlp": 200, "cnn": 30},
-        "sa_epochs": {"mlp": 200, "cnn": 30},  # equal epochs: stand-alone = supernet
+        # on shared weights): the supernet gets twice the stand-alone runs' epochs, which are
+        # enough for those to converge (run D: 60 CNN epochs barely moved them); README run G
+        "epochs": {"mlp": 400, "cnn": 60},
+        "sa_epochs": {"mlp": 200, "cnn": 30},
         "lr_schedule": "cosine",  # supernet and stand-alone alike (OFA / BigNAS decay)
         "sa_weight_decay": 0.01,  # AdamW's default, which the supernet uses
         "n_random": 2,  # random sub-networks per step besides the largest and the smallest
@@ -85,6 +91,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         # needs, so the 1.5-point check is not dominated by seed noise (sd ~1 point at 539
         # validation images)
         "front_seeds": 5,
+        # BatchNorm after every hidden Linear (recalibrated per sub-network, as in the CNN)
+        # and one output layer per depth: see MLPSupernet and the README's run F
+        "mlp_norm": "batch",
+        "mlp_head": "per_depth",
     },
 }
 LR = {"mlp": 2e-3, "cnn": 3e-3}
@@ -142,7 +152,11 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     data = task.data
     sn_seed = cfg.get("supernet_seed", 0)  # the supernet's init, batch order and draws
     net = make_supernet(
-        family, seed=sn_seed, zero_init_residual=cfg.get("zero_init_residual", False)
+        family,
+        seed=sn_seed,
+        zero_init_residual=cfg.get("zero_init_residual", False),
+        mlp_norm=cfg.get("mlp_norm", "none"),
+        mlp_head=cfg.get("mlp_head", "shared"),
     )
     t0 = time.perf_counter()
     train_supernet(
@@ -159,7 +173,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     train_s = time.perf_counter() - t0
     log(f"  {task_name}/{family}: supernet trained in {train_s:.0f} s")
     recal = batches(data, batch_size=128, seed=99)[:8]
-    has_bn = family == "cnn"
+    has_bn = family == "cnn" or cfg.get("mlp_norm", "none") == "batch"
     rows = []
     for i, arch in enumerate(stratified_archs(net, cfg["k"], seed=1)):
         net.set_arch(arch)
@@ -197,12 +211,14 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
         "mean_no_recal": float(np.mean([r["no_recal"] for r in rows])),
         "mean_standalone": float(np.mean(sa_mean)),
     }
-    # search: evolution against random at equal evaluations
+    # search: evolution against random at equal evaluations, scored on one half of the
+    # validation images; the front points are judged on the other half
+    search_data, heldout_data = split_validation(data, seed=0)
     largest = count_params(net.extract(net.largest_arch()))
     example = data.x_val[:1]
 
     def evaluate(model: torch.nn.Module) -> float:
-        return val_accuracy(model, data)
+        return val_accuracy(model, search_data)
 
     searches = {}
     for label, sampler in (("evolution", EvolutionSampler()), ("random", RandomSampler())):
@@ -235,8 +251,21 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     retrained = []
     for f in pick:
         arch = net.canonical(f["arch"])
-        sa = _standalone(net, arch, data, cfg, family, seeds=cfg.get("front_seeds"))
-        retrained.append({**f, "standalone": float(np.mean(sa)), "standalone_seeds": sa})
+        net.set_arch(arch)
+        net.eval()
+        if has_bn:
+            recalibrate_bn_(net, recal, arch=arch)
+        heldout = val_accuracy(net, heldout_data)
+        # same training runs as on the full split; accuracy on the held-out half
+        sa = _standalone(net, arch, heldout_data, cfg, family, seeds=cfg.get("front_seeds"))
+        retrained.append(
+            {
+                **f,
+                "inherited_heldout": heldout,
+                "standalone": float(np.mean(sa)),
+                "standalone_seeds": sa,
+            }
+        )
     return {
         "task": task_name,
         "family": family,
@@ -310,19 +339,26 @@ def report(results: list[dict[str, Any]]) -> str:
             ],
         )
     )
-    out += ["", "### Front points: inherited against stand-alone retrained accuracy", ""]
+    out += [
+        "",
+        "### Front points: inherited against stand-alone retrained accuracy (held-out half)",
+        "",
+    ]
     rows = []
     for r in results:
         for f in r["front_retrained"]:
+            # files written before the held-out half scored everything on the search's images
+            judged = f.get("inherited_heldout", f["inherited"])
             rows.append(
                 [
                     r["task"],
                     r["family"],
                     int(f["params"]),
                     f"{f['inherited']:.4f}",
+                    f"{judged:.4f}" if "inherited_heldout" in f else "-",
                     f"{f['standalone']:.4f}",
                     _seed_range(f),
-                    f"{100 * (f['inherited'] - f['standalone']):+.2f}",
+                    f"{100 * (judged - f['standalone']):+.2f}",
                 ]
             )
     out.append(
@@ -331,8 +367,9 @@ def report(results: list[dict[str, Any]]) -> str:
                 "task",
                 "supernet",
                 "params",
-                "inherited",
-                "stand-alone (seed mean)",
+                "inherited, search half",
+                "inherited, held-out half",
+                "stand-alone, held-out half (seed mean)",
                 "seeds: min..max",
                 "difference (points)",
             ],
@@ -358,6 +395,11 @@ def _describe(cfg: dict[str, Any]) -> str:
         f"random sub-networks per step {cfg.get('n_random', 2)}, "
         f"front points retrained with {cfg.get('front_seeds', cfg.get('seeds', 2))} seeds"
         + (", residual blocks zero-initialised" if cfg.get("zero_init_residual") else "")
+        + (
+            f", MLP norm {cfg.get('mlp_norm', 'none')}, MLP head {cfg.get('mlp_head', 'shared')}"
+            if "mlp" in cfg["families"]
+            else ""
+        )
         + (f", supernet seed {cfg['supernet_seed']}" if cfg.get("supernet_seed") else "")
     )
 
@@ -386,12 +428,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--sa-epochs",
         default=None,
-        help="stand-alone epochs as mlp,cnn (default: the supernet's epochs)",
+        help="stand-alone epochs as mlp,cnn (default 200,30, or --epochs when that is given)",
     )
     parser.add_argument(
         "--epochs",
         default=None,
-        help="supernet epochs as mlp,cnn (default 200,30)",
+        help="supernet epochs as mlp,cnn (default 400,60); also sets the stand-alone epochs "
+        "unless --sa-epochs is given",
     )
     parser.add_argument(
         "--n-random",
@@ -417,6 +460,18 @@ def main(argv: list[str] | None = None) -> None:
         "--zero-init-residual",
         action="store_true",
         help="start every residual block's BatchNorm scale at 0 (CNN), supernet and stand-alone",
+    )
+    parser.add_argument(
+        "--mlp-norm",
+        choices=("none", "batch", "layer"),
+        default=None,
+        help="normalisation after each hidden Linear of the MLP supernet (MLPSupernet(norm=))",
+    )
+    parser.add_argument(
+        "--mlp-head",
+        choices=("shared", "per_depth"),
+        default=None,
+        help="one output layer for every depth, or one per depth (MLPSupernet(head=))",
     )
     args = parser.parse_args(argv)
     if args.report:
@@ -448,6 +503,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg["zero_init_residual"] = True
     if args.supernet_seed is not None:
         cfg["supernet_seed"] = args.supernet_seed
+    if args.mlp_norm is not None:
+        cfg["mlp_norm"] = args.mlp_norm
+    if args.mlp_head is not None:
+        cfg["mlp_head"] = args.mlp_head
     torch.set_num_threads(1)
     start = time.perf_counter()
     results = []

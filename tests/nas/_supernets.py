@@ -9,9 +9,17 @@ def make(name: str) -> tuple[Supernet, torch.Tensor]:
     """A small supernet of each kind with BatchNorm statistics that are not the defaults."""
     torch.manual_seed(0)
     net: Supernet
-    if name == "mlp":
+    if name.startswith("mlp"):
+        norm, head = {
+            "mlp": ("none", "shared"),
+            "mlp-bn": ("batch", "shared"),
+            "mlp-ln": ("layer", "shared"),
+            "mlp-bn-heads": ("batch", "per_depth"),
+        }[name]
         net, x = (
-            MLPSupernet(16, 5, width_choices=(8, 16, 24), depth_choices=(1, 2, 3)),
+            MLPSupernet(
+                16, 5, width_choices=(8, 16, 24), depth_choices=(1, 2, 3), norm=norm, head=head
+            ),
             torch.randn(6, 16),
         )
     elif name == "cnn":
@@ -42,4 +50,4 @@ def make(name: str) -> tuple[Supernet, torch.Tensor]:
     return net.eval(), x
 
 
-KINDS = ["mlp", "cnn", "transformer"]
+KINDS = ["mlp", "mlp-bn", "mlp-ln", "mlp-bn-heads", "cnn", "transformer"]

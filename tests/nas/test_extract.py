@@ -101,3 +101,41 @@ def test_zero_init_residual_blocks_start_as_identity() -> None:
     assert torch.allclose(net(x), sub(x))
     with pytest.raises(TypeError, match="`zero_init_residual` must be True or False, got 1"):
         CNNSupernet(zero_init_residual=1)  # type: ignore[arg-type]
+
+
+def test_mlp_norm_is_validated_and_batchnorm_recalibrates() -> None:
+    from slimtune.nas import MLPSupernet
+
+    with pytest.raises(ValueError, match="`norm` must be"):
+        MLPSupernet(4, 2, norm="group")  # type: ignore[arg-type]
+    net, x = make("mlp-bn")
+    arch = net.smallest_arch()
+    batches = [torch.randn(8, 16) * 3 + 2 for _ in range(4)]
+    recalibrate_bn_(net, batches, arch=arch)
+    plain = extract(net, arch)
+    assert any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    recalibrate_bn_(plain, batches)
+    with torch.no_grad():
+        torch.testing.assert_close(net(x), plain(x), rtol=1e-5, atol=1e-5)
+
+
+def test_mlp_per_depth_heads_are_extracted_and_kept_by_channel_sorting() -> None:
+    from slimtune.nas import MLPSupernet
+
+    with pytest.raises(ValueError, match="`head` must be"):
+        MLPSupernet(4, 2, head="each")  # type: ignore[arg-type]
+    net, x = make("mlp-bn-heads")
+    full = [net.canonical({**net.largest_arch(), "depth": d}) for d in net.depth_choices]
+    outputs = []
+    for arch in full:
+        net.set_arch(arch)
+        with torch.no_grad():
+            outputs.append(net(x))
+        # each depth ends with its own head, and the extracted module carries that head
+        plain = extract(net, arch).eval()
+        assert torch.equal(plain[-1].weight, net.output_layer(arch["depth"]).weight)
+    net.sort_channels_()
+    for arch, before in zip(full, outputs, strict=True):
+        net.set_arch(arch)
+        with torch.no_grad():
+            torch.testing.assert_close(net(x), before, rtol=1e-5, atol=1e-5)

@@ -17,6 +17,7 @@ from slimtune.nas._cnn import CNNSupernet, ElasticConvBlock
 from slimtune.nas._cost import LatencyTable, count_macs, count_params
 from slimtune.nas._elastic import (
     ELASTIC_TYPES,
+    ElasticBatchNorm1d,
     ElasticBatchNorm2d,
     ElasticConv2d,
     ElasticLayerNorm,
@@ -35,6 +36,7 @@ from slimtune.nas._transformer import (
 __all__ = [
     "ELASTIC_TYPES",
     "CNNSupernet",
+    "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
     "ElasticConv2d",
     "ElasticConvBlock",

@@ -9,13 +9,17 @@ bit for bit what its extracted plain module computes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+_BN = TypeVar("_BN", bound=nn.modules.batchnorm._BatchNorm)
+
 __all__ = [
     "ELASTIC_TYPES",
+    "ElasticBatchNorm1d",
     "ElasticBatchNorm2d",
     "ElasticConv2d",
     "ElasticLayerNorm",
@@ -228,6 +232,9 @@ class ElasticBatchNorm2d(nn.Module):
 
     def export(self, in_width: int) -> nn.BatchNorm2d:
         bn = nn.BatchNorm2d(in_width, momentum=self.momentum, eps=self.eps)
+        return self._copy_into(bn, in_width)
+
+    def _copy_into(self, bn: _BN, in_width: int) -> _BN:
         with torch.no_grad():
             bn.weight.copy_(self.weight[:in_width])
             bn.bias.copy_(self.bias[:in_width])
@@ -235,6 +242,15 @@ class ElasticBatchNorm2d(nn.Module):
                 getattr(bn, name).copy_(getattr(self, name)[:in_width])
             bn.num_batches_tracked = self.num_batches_tracked.clone()
         return bn
+
+
+class ElasticBatchNorm1d(ElasticBatchNorm2d):
+    """``nn.BatchNorm1d`` over the first ``C`` features of a ``(N, C)`` input (statistics sliced
+    too)."""
+
+    def export(self, in_width: int) -> nn.BatchNorm1d:  # type: ignore[override]
+        bn = nn.BatchNorm1d(in_width, momentum=self.momentum, eps=self.eps)
+        return self._copy_into(bn, in_width)
 
 
 class ElasticLayerNorm(nn.Module):
