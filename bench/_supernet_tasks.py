@@ -18,6 +18,8 @@ from slimtune.testing import Dataset, accuracy, fit, load_digits
 class Task:
     name: str
     data: Dataset  # images (N, 1, S, S)
+    # the source image of each validation image (copies of one image share it), or None
+    val_groups: torch.Tensor | None = None
 
 
 VAL_FRACTION = 0.3  # 539 validation images: less evaluation noise in the rankings
@@ -27,11 +29,15 @@ def digits_task() -> Task:
     return Task("digits", load_digits(layout="image", image_size=8, val_fraction=VAL_FRACTION))
 
 
-def noisy_digits_task(seed: int = 0) -> Task:
+def noisy_digits_task(seed: int = 0, *, copies: int = 1) -> Task:
     """A harder task generated from digits: every image shifted by up to 1 pixel in each
     direction, its contrast scaled by U(0.6, 1.0) and Gaussian noise (sigma 0.15) added. The
     transform is drawn once per image (a fixed data set, not augmentation); a one-layer MLP of
-    width 8 reaches about 44% and one of width 128 x 128 about 76%."""
+    width 8 reaches about 44% and one of width 128 x 128 about 76%. ``copies`` independent
+    corruptions of every image are drawn (training and validation images alike, so no digit
+    image is on both sides): more data, less seed-to-seed spread."""
+    if copies < 1:
+        raise ValueError(f"`copies` must be >= 1, got {copies}.")
     base = load_digits(layout="image", image_size=8, val_fraction=VAL_FRACTION)
     g = torch.Generator().manual_seed(seed)
 
@@ -49,23 +55,48 @@ def noisy_digits_task(seed: int = 0) -> Task:
         contrast = torch.empty(n, 1, 1, 1).uniform_(0.6, 1.0, generator=g)
         return (out * contrast + 0.15 * torch.randn(out.shape, generator=g)).contiguous()
 
-    data = Dataset(corrupt(base.x_train), base.y_train, corrupt(base.x_val), base.y_val, 10)
-    return Task("noisy-digits", data)
+    x_train = torch.cat([corrupt(base.x_train) for _ in range(copies)])
+    x_val = torch.cat([corrupt(base.x_val) for _ in range(copies)])
+    data = Dataset(x_train, base.y_train.repeat(copies), x_val, base.y_val.repeat(copies), 10)
+    if copies == 1:
+        return Task("noisy-digits", data)
+    groups = torch.arange(len(base.x_val)).repeat(copies)
+    return Task(f"noisy-digits-{copies}x", data, val_groups=groups)
 
 
-def split_validation(data: Dataset, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+def make_task(name: str) -> Task:
+    """``digits``, ``noisy-digits`` or ``noisy-digits-Nx`` (N corrupted copies of each image)."""
+    if name == "digits":
+        return digits_task()
+    if name == "noisy-digits":
+        return noisy_digits_task()
+    if name.startswith("noisy-digits-") and name.endswith("x") and name[13:-1].isdigit():
+        return noisy_digits_task(copies=int(name[13:-1]))
+    raise ValueError(
+        f"unknown task {name!r}; use digits, noisy-digits or noisy-digits-Nx (for example "
+        "noisy-digits-6x)."
+    )
+
+
+def split_validation(
+    data: Dataset, *, seed: int = 0, groups: torch.Tensor | None = None
+) -> tuple[Dataset, Dataset]:
     """Two halves of the validation images (stratified by class, drawn with ``seed``), each as a
     data set with the full training split: one to search on, one held out to score the search's
     front points. A front point is the best of many noisy scores on the half it was selected
-    on, so it is only judged fairly on images the search never saw."""
+    on, so it is only judged fairly on images the search never saw. ``groups`` (one id per
+    validation image) keeps every group on one side: corrupted copies of one source image."""
     g = torch.Generator().manual_seed(seed)
+    ids = torch.arange(len(data.y_val)) if groups is None else groups
     first, second = [], []
     for c in range(data.num_classes):
-        idx = torch.nonzero(data.y_val == c).flatten()
-        idx = idx[torch.randperm(len(idx), generator=g)]
-        first.append(idx[: len(idx) // 2])
-        second.append(idx[len(idx) // 2 :])
-    halves = (torch.cat(first).sort().values, torch.cat(second).sort().values)
+        members = ids[data.y_val == c].unique()
+        members = members[torch.randperm(len(members), generator=g)]
+        first.append(members[: len(members) // 2])
+        second.append(members[len(members) // 2 :])
+    halves = tuple(
+        torch.nonzero(torch.isin(ids, torch.cat(side))).flatten() for side in (first, second)
+    )
     return tuple(  # type: ignore[return-value]
         Dataset(data.x_train, data.y_train, data.x_val[h], data.y_val[h], data.num_classes)
         for h in halves

@@ -35,11 +35,10 @@ from scipy.stats import kendalltau  # noqa: E402
 
 from bench._supernet_tasks import (  # noqa: E402
     batches,
-    digits_task,
     epoch_batches,
     hypervolume_2d,
     make_supernet,
-    noisy_digits_task,
+    make_task,
     split_validation,
     standalone_accuracy,
     stratified_archs,
@@ -148,7 +147,7 @@ def _standalone(
 
 
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
-    task = digits_task() if task_name == "digits" else noisy_digits_task()
+    task = make_task(task_name)
     data = task.data
     sn_seed = cfg.get("supernet_seed", 0)  # the supernet's init, batch order and draws
     net = make_supernet(
@@ -213,7 +212,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     }
     # search: evolution against random at equal evaluations, scored on one half of the
     # validation images; the front points are judged on the other half
-    search_data, heldout_data = split_validation(data, seed=0)
+    search_data, heldout_data = split_validation(data, seed=0, groups=task.val_groups)
     largest = count_params(net.extract(net.largest_arch()))
     example = data.x_val[:1]
 
@@ -427,7 +426,11 @@ def main(argv: list[str] | None = None) -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="smoke test")
-    parser.add_argument("--tasks", default=None, help="comma list: digits,noisy-digits")
+    parser.add_argument(
+        "--tasks",
+        default=None,
+        help="comma list of digits, noisy-digits, noisy-digits-Nx (N corrupted copies per image)",
+    )
     parser.add_argument("--families", default=None, help="comma list: mlp,cnn")
     parser.add_argument("--json", default=None, help="output JSON path")
     parser.add_argument(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from bench import supernet
 
@@ -41,3 +42,22 @@ def test_validation_halves_are_disjoint_stratified_and_cover_the_split() -> None
     for c in range(10):
         a, b = int((search.y_val == c).sum()), int((heldout.y_val == c).sum())
         assert abs(a - b) <= 1
+
+
+def test_validation_halves_keep_copies_of_one_image_together() -> None:
+    from bench._supernet_tasks import make_task, split_validation
+
+    task = make_task("noisy-digits-2x")
+    assert task.val_groups is not None and len(task.data.x_val) == 2 * 539
+    search, heldout = split_validation(task.data, seed=0, groups=task.val_groups)
+    assert len(search.x_val) + len(heldout.x_val) == len(task.data.x_val)
+    # each source image's two copies sit on one side: the sides share no source image
+    data = task.data
+    indexed = type(data)(
+        data.x_train, data.y_train, torch.arange(len(data.y_val)), data.y_val, data.num_classes
+    )
+    a, b = split_validation(indexed, seed=0, groups=task.val_groups)
+    groups_a = set(task.val_groups[a.x_val].tolist())
+    assert groups_a and not groups_a & set(task.val_groups[b.x_val].tolist())
+    with pytest.raises(ValueError, match="noisy-digits-Nx"):
+        make_task("noisy")
