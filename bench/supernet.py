@@ -51,6 +51,7 @@ from slimtune.nas import (  # noqa: E402
     recalibrate_bn_,
     train_supernet,
 )
+from slimtune.nas._bn import has_batchnorm  # noqa: E402
 from slimtune.pipeline import search_architectures  # noqa: E402
 from slimtune.samplers import EvolutionSampler, RandomSampler  # noqa: E402
 
@@ -146,6 +147,16 @@ def _standalone(
     ]
 
 
+def _inherited_accuracy(net: Any, arch: dict[str, Any], data: Any, recal: Any) -> float:
+    """Validation accuracy of ``arch`` with inherited weights, BatchNorm recalibrated on
+    ``recal`` first when given."""
+    net.set_arch(arch)
+    net.eval()
+    if recal is not None:
+        recalibrate_bn_(net, recal, arch=arch)
+    return val_accuracy(net, data)
+
+
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
     task = make_task(task_name)
     data = task.data
@@ -171,16 +182,13 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     )
     train_s = time.perf_counter() - t0
     log(f"  {task_name}/{family}: supernet trained in {train_s:.0f} s")
-    recal = batches(data, batch_size=128, seed=99)[:8]
-    has_bn = family == "cnn" or cfg.get("mlp_norm", "none") == "batch"
+    # BatchNorm statistics are re-estimated per sub-network (CNN, and MLP with norm="batch")
+    recal = batches(data, batch_size=128, seed=99)[:8] if has_batchnorm(net) else None
     rows = []
     for i, arch in enumerate(stratified_archs(net, cfg["k"], seed=1)):
         net.set_arch(arch)
-        net.eval()
-        no_recal = val_accuracy(net, data)
-        if has_bn:
-            recalibrate_bn_(net, recal, arch=arch)
-        inherited = val_accuracy(net, data)
+        no_recal = val_accuracy(net.eval(), data)
+        inherited = _inherited_accuracy(net, arch, data, recal)
         sub = net.extract(arch)
         sa = _standalone(net, arch, data, cfg, family)
         rows.append(
@@ -227,7 +235,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
             n_trials=cfg["trials"],
             example_inputs=example,
             objectives=("score", "params"),
-            recalibration=recal if has_bn else None,
+            recalibration=recal,
             sampler=sampler,
             seed=0,
         )
@@ -250,11 +258,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     retrained = []
     for f in pick:
         arch = net.canonical(f["arch"])
-        net.set_arch(arch)
-        net.eval()
-        if has_bn:
-            recalibrate_bn_(net, recal, arch=arch)
-        heldout = val_accuracy(net, heldout_data)
+        heldout = _inherited_accuracy(net, arch, heldout_data, recal)
         # same training runs as on the full split; accuracy on the held-out half
         sa = _standalone(net, arch, heldout_data, cfg, family, seeds=cfg.get("front_seeds"))
         retrained.append(

@@ -64,14 +64,14 @@ class MLPSupernet(Supernet):
         max_w = widths[-1]
         blocks = []
         for i in range(depths[-1]):
-            linear = ElasticLinear(in_features if i == 0 else max_w, max_w, width_choices=widths)
-            if norm == "none":
-                blocks.append(nn.Sequential(linear, nn.ReLU()))
-            else:
-                layer_norm: nn.Module = (
-                    ElasticBatchNorm1d(max_w) if norm == "batch" else ElasticLayerNorm(max_w)
-                )
-                blocks.append(nn.Sequential(linear, layer_norm, nn.ReLU()))
+            layers: list[nn.Module] = [
+                ElasticLinear(in_features if i == 0 else max_w, max_w, width_choices=widths)
+            ]
+            if norm == "batch":
+                layers.append(ElasticBatchNorm1d(max_w))
+            elif norm == "layer":
+                layers.append(ElasticLayerNorm(max_w))
+            blocks.append(nn.Sequential(*layers, nn.ReLU()))
         self.blocks = ElasticSequential(*blocks, depth_choices=depths)
         self.head_mode = head
         if head == "shared":
