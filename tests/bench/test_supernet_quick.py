@@ -61,3 +61,23 @@ def test_validation_halves_keep_copies_of_one_image_together() -> None:
     assert groups_a and not groups_a & set(task.val_groups[b.x_val].tolist())
     with pytest.raises(ValueError, match="noisy-digits-Nx"):
         make_task("noisy")
+
+
+def test_task_epochs_replace_the_defaults_for_their_task_only() -> None:
+    cfg = supernet.PRESETS["full"]
+    assert "noisy-digits-6x" in cfg["tasks"]
+    six = supernet.task_config(cfg, "noisy-digits-6x")
+    assert six["epochs"] == {"mlp": 120, "cnn": 20}
+    assert six["sa_epochs"] == {"mlp": 60, "cnn": 10}
+    assert supernet.task_config(cfg, "digits")["epochs"] == cfg["epochs"]
+    # the preset itself is left alone
+    assert cfg["epochs"] == {"mlp": 400, "cnn": 60}
+
+
+def test_epochs_on_the_command_line_hold_for_every_task(tmp_path) -> None:
+    out = tmp_path / "supernet.json"
+    supernet.main(["--quick", "--epochs", "1,1", "--json", str(out)])
+    data = json.loads(out.read_text())
+    assert data["config"]["task_epochs"] == {}
+    (result,) = data["results"]
+    assert (result["epochs"], result["sa_epochs"]) == (1, 1)
