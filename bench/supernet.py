@@ -53,7 +53,7 @@ from slimtune.nas import (  # noqa: E402
     train_supernet,
 )
 from slimtune.nas._bn import has_batchnorm  # noqa: E402
-from slimtune.pipeline import search_architectures  # noqa: E402
+from slimtune.pipeline import rescore_front, search_architectures  # noqa: E402
 from slimtune.samplers import EvolutionSampler, RandomSampler  # noqa: E402
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -246,7 +246,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     def evaluate(model: torch.nn.Module) -> float:
         return val_accuracy(model, search_data)
 
-    searches = {}
+    searches, studies = {}, {}
     for label, sampler in (("evolution", EvolutionSampler()), ("random", RandomSampler())):
         study = search_architectures(
             net,
@@ -261,6 +261,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
         done = [t for t in study.trials if t.state is TrialState.COMPLETE]
         pts = [(1.0 - t.values[0], t.values[1] / largest) for t in done]
         front = study.best_trials
+        studies[label] = study
         searches[label] = {
             "evaluations": len(done),
             "hypervolume": hypervolume_2d(pts, (1.0, 1.05)),
@@ -269,21 +270,28 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
             ],
         }
     # retrain a few front points of the evolution search stand-alone
-    front = sorted(searches["evolution"]["front"], key=lambda f: f["params"])
+    front = sorted(studies["evolution"].best_trials, key=lambda t: t.values[1])
     pick = [
         front[int(j)]
         for j in np.unique(np.linspace(0, len(front) - 1, cfg["front_retrain"]).round())
     ]
+    points = rescore_front(
+        net,
+        studies["evolution"],
+        lambda model: val_accuracy(model, heldout_data),
+        trials=pick,
+        recalibration=recal,
+    )
     retrained = []
-    for f in pick:
-        arch = net.canonical(f["arch"])
-        heldout = _inherited_accuracy(net, arch, heldout_data, recal)
+    for p in points:
         # same training runs as on the full split; accuracy on the held-out half
-        sa = _standalone(net, arch, heldout_data, cfg, family, seeds=cfg.get("front_seeds"))
+        sa = _standalone(net, p.arch, heldout_data, cfg, family, seeds=cfg.get("front_seeds"))
         retrained.append(
             {
-                **f,
-                "inherited_heldout": heldout,
+                "arch": p.arch,
+                "inherited": p.values[0],
+                "params": p.values[1],
+                "inherited_heldout": p.score,
                 "standalone": float(np.mean(sa)),
                 "standalone_seeds": sa,
             }
