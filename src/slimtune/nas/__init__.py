@@ -2,12 +2,13 @@
 
 A supernet holds every sub-network of its space in one set of weights. ``search_space()``
 returns ``slimtune.space`` types, so any sampler can search it; ``set_arch(arch)`` activates a
-sub-network and ``extract(supernet, arch)`` returns it as an ordinary ``nn.Module``.
+sub-network and ``extract(supernet, arch)`` returns it as an ordinary ``nn.Module``, optionally
+fine-tuned (``finetune_subnet``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from torch import nn
@@ -24,6 +25,7 @@ from slimtune.nas._elastic import (
     ElasticLinear,
     ElasticSequential,
 )
+from slimtune.nas._finetune import finetune_subnet
 from slimtune.nas._mlp import MLPSupernet
 from slimtune.nas._supernet import Supernet
 from slimtune.nas._train import SandwichConfig, load_checkpoint, save_checkpoint, train_supernet
@@ -53,6 +55,7 @@ __all__ = [
     "count_macs",
     "count_params",
     "extract",
+    "finetune_subnet",
     "load_checkpoint",
     "recalibrate_bn_",
     "save_checkpoint",
@@ -73,10 +76,25 @@ def _require_supernet(model: nn.Module, what: str) -> Supernet:
     raise TypeError(f"{what} needs a slimtune.nas.Supernet, got {type(model).__name__}; {hint}.")
 
 
-def extract(supernet: nn.Module, arch: Mapping[str, Any] | None = None) -> nn.Module:
+def extract(
+    supernet: nn.Module,
+    arch: Mapping[str, Any] | None = None,
+    *,
+    finetune: Callable[[nn.Module], object] | None = None,
+) -> nn.Module:
     """The sub-network ``arch`` (default: the active one) as a plain ``nn.Module``.
 
     The result holds copies of the sliced weights and no elastic layer; in eval mode it computes
-    exactly what the supernet computes with ``arch`` active.
+    exactly what the supernet computes with ``arch`` active. ``finetune(module)``, when given,
+    then trains the copy (for example ``lambda m: finetune_subnet(m, batches, epochs=3)``); the
+    supernet is not changed.
     """
-    return _require_supernet(supernet, "extract").extract(arch)
+    if finetune is not None and not callable(finetune):
+        raise TypeError(
+            f"`finetune` must be a callable taking the extracted module, got "
+            f"{type(finetune).__name__}; e.g. lambda m: finetune_subnet(m, batches, epochs=3)."
+        )
+    module = _require_supernet(supernet, "extract").extract(arch)
+    if finetune is not None:
+        finetune(module)
+    return module
