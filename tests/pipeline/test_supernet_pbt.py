@@ -57,3 +57,21 @@ def test_supernet_trainer_resumes_from_its_checkpoint(tmp_path) -> None:
     first = trainer(MemberStep({"lr": 1e-2}, str(tmp_path), 3, 0, 0, 0))
     second = trainer(MemberStep({"lr": 1e-2}, str(tmp_path), 3, 3, 0, 1))
     assert math.isfinite(first) and second <= first + 0.05
+
+
+def test_supernet_trainer_scores_the_architectures_it_is_given(tmp_path) -> None:
+    net = make_supernet()
+    one = (net.smallest_arch(),)
+    both = (net.largest_arch(), net.smallest_arch())
+    step = MemberStep({"lr": 1e-2}, str(tmp_path / "a"), 2, 0, 0, 0)
+    small_only = SupernetTrainer(make_supernet, make_data, score_archs=one)(step)
+    step_b = MemberStep({"lr": 1e-2}, str(tmp_path / "b"), 2, 0, 0, 0)
+    default = SupernetTrainer(make_supernet, make_data)(step_b)
+    step_c = MemberStep({"lr": 1e-2}, str(tmp_path / "c"), 2, 0, 0, 0)
+    explicit = SupernetTrainer(make_supernet, make_data, score_archs=both)(step_c)
+    assert default == explicit  # the default is the largest and the smallest
+    assert math.isfinite(small_only) and small_only != default
+    with pytest.raises(ValueError, match="score_archs"):
+        SupernetTrainer(make_supernet, make_data, score_archs=())
+    with pytest.raises(ValueError, match="score_archs"):
+        SupernetTrainer(make_supernet, make_data, score_archs=("largest",))  # type: ignore[arg-type]

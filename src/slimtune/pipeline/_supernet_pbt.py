@@ -7,7 +7,7 @@ fall behind copy a leader's weights and hyperparameters and explore around them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,13 +40,24 @@ class SupernetTrainer:
     Hyperparameters read from the member's ``hparams``: ``lr`` (required), ``weight_decay``
     (default 0), ``temperature`` (in-place distillation, default 1) and ``n_random`` (default 2).
     One PBT step is one epoch of sandwich training. The score, minimised, is the validation
-    error averaged over the largest and the smallest sub-network (BatchNorm recalibrated on the
-    first ``recalibration_batches`` training batches when the supernet has BatchNorm).
+    error averaged over ``score_archs`` (default: the largest and the smallest sub-network;
+    pass a spread of sizes to score the whole space), BatchNorm recalibrated on the first
+    ``recalibration_batches`` training batches when the supernet has BatchNorm.
     """
 
     make_supernet: Callable[[], Supernet]
     make_data: Callable[[], tuple[Batches, Batches]]
     recalibration_batches: int = 8
+    score_archs: tuple[Mapping[str, Any], ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.score_archs is not None and (
+            not self.score_archs or not all(isinstance(a, Mapping) for a in self.score_archs)
+        ):
+            raise ValueError(
+                f"`score_archs` must be a non-empty tuple of architecture dicts or None, got "
+                f"{self.score_archs!r}; e.g. (net.largest_arch(), net.smallest_arch())."
+            )
 
     def __call__(self, step: MemberStep) -> float:
         hp = step.hparams
@@ -69,7 +80,8 @@ class SupernetTrainer:
         )
         save_training_state(step.checkpoint_dir, net, optimizer)
         errors = []
-        for arch in (net.largest_arch(), net.smallest_arch()):
+        archs = self.score_archs or (net.largest_arch(), net.smallest_arch())
+        for arch in archs:
             net.set_arch(arch)
             if has_batchnorm(net):
                 recal: list[Any] = []
