@@ -49,6 +49,8 @@ from slimtune import TrialState  # noqa: E402
 from slimtune.nas import (  # noqa: E402
     SandwichConfig,
     count_params,
+    extract,
+    finetune_subnet,
     recalibrate_bn_,
     train_supernet,
 )
@@ -175,6 +177,36 @@ def task_config(cfg: dict[str, Any], task_name: str) -> dict[str, Any]:
     return {**cfg, **{k: dict(v) for k, v in override.items()}}
 
 
+def _finetuned_accuracy(
+    net: Any,
+    arch: dict[str, Any],
+    data: Any,
+    heldout: Any,
+    recal: Any,
+    epochs: int,
+    family: str,
+) -> float:
+    """Held-out accuracy of ``arch`` extracted with its inherited weights (BatchNorm
+    recalibrated) and fine-tuned on the training images for ``epochs`` at half the training
+    learning rate, cosine decay."""
+    net.set_arch(arch)
+    net.eval()
+    if recal is not None:
+        recalibrate_bn_(net, recal, arch=arch)
+    module = extract(
+        net,
+        arch,
+        finetune=lambda m: finetune_subnet(
+            m,
+            epoch_batches(data, seed=5),
+            epochs=epochs,
+            lr=LR[family] / 2,
+            lr_schedule="cosine",
+        ),
+    )
+    return val_accuracy(module, heldout)
+
+
 def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[str, Any]:
     cfg = task_config(cfg, task_name)
     task = make_task(task_name)
@@ -286,16 +318,19 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     for p in points:
         # same training runs as on the full split; accuracy on the held-out half
         sa = _standalone(net, p.arch, heldout_data, cfg, family, seeds=cfg.get("front_seeds"))
-        retrained.append(
-            {
-                "arch": p.arch,
-                "inherited": p.values[0],
-                "params": p.values[1],
-                "inherited_heldout": p.score,
-                "standalone": float(np.mean(sa)),
-                "standalone_seeds": sa,
-            }
-        )
+        point = {
+            "arch": p.arch,
+            "inherited": p.values[0],
+            "params": p.values[1],
+            "inherited_heldout": p.score,
+            "standalone": float(np.mean(sa)),
+            "standalone_seeds": sa,
+        }
+        if cfg.get("finetune_epochs"):
+            point["finetuned_heldout"] = _finetuned_accuracy(
+                net, p.arch, data, heldout_data, recal, cfg["finetune_epochs"], family
+            )
+        retrained.append(point)
     return {
         "task": task_name,
         "epochs": cfg["epochs"][family],
@@ -376,40 +411,41 @@ def report(results: list[dict[str, Any]]) -> str:
         "### Front points: inherited against stand-alone retrained accuracy (held-out half)",
         "",
     ]
+    tuned = any("finetuned_heldout" in f for r in results for f in r["front_retrained"])
     rows = []
     for r in results:
         for f in r["front_retrained"]:
             # files written before the held-out half scored everything on the search's images
             judged = f.get("inherited_heldout", f["inherited"])
-            rows.append(
-                [
-                    r["task"],
-                    r["family"],
-                    int(f["params"]),
-                    f"{f['inherited']:.4f}",
-                    f"{judged:.4f}" if "inherited_heldout" in f else "-",
-                    f"{f['standalone']:.4f}",
-                    _seed_range(f),
-                    _seeds_within(f),
-                    f"{100 * (judged - f['standalone']):+.2f}",
-                ]
-            )
-    out.append(
-        markdown_table(
-            [
-                "task",
-                "supernet",
-                "params",
-                "inherited, search half",
-                "inherited, held-out half",
-                "stand-alone, held-out half (seed mean)",
-                "seeds: min..max",
-                "seeds within 1.5 of the other seeds' mean",
-                "difference (points)",
-            ],
-            rows,
-        )
-    )
+            row = [
+                r["task"],
+                r["family"],
+                int(f["params"]),
+                f"{f['inherited']:.4f}",
+                f"{judged:.4f}" if "inherited_heldout" in f else "-",
+                f"{f['standalone']:.4f}",
+                _seed_range(f),
+                _seeds_within(f),
+                f"{100 * (judged - f['standalone']):+.2f}",
+            ]
+            if tuned:
+                ft = f.get("finetuned_heldout")
+                row.append("-" if ft is None else f"{100 * (ft - f['standalone']):+.2f}")
+            rows.append(row)
+    headers = [
+        "task",
+        "supernet",
+        "params",
+        "inherited, search half",
+        "inherited, held-out half",
+        "stand-alone, held-out half (seed mean)",
+        "seeds: min..max",
+        "seeds within 1.5 of the other seeds' mean",
+        "difference (points)",
+    ]
+    if tuned:
+        headers.append("difference after fine-tuning (points)")
+    out.append(markdown_table(headers, rows))
     return "\n".join(out)
 
 
@@ -456,6 +492,11 @@ def _describe(cfg: dict[str, Any]) -> str:
             else ""
         )
         + (f", supernet seed {cfg['supernet_seed']}" if cfg.get("supernet_seed") else "")
+        + (
+            f", front points also fine-tuned for {cfg['finetune_epochs']} epochs"
+            if cfg.get("finetune_epochs")
+            else ""
+        )
     )
 
 
@@ -529,6 +570,13 @@ def main(argv: list[str] | None = None) -> None:
         help="normalisation after each hidden Linear of the MLP supernet (MLPSupernet(norm=))",
     )
     parser.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=None,
+        help="also fine-tune each front point's extracted sub-network for this many epochs "
+        "(half the training learning rate, cosine) and compare it on the held-out half",
+    )
+    parser.add_argument(
         "--mlp-head",
         choices=("shared", "per_depth"),
         default=None,
@@ -570,6 +618,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg["mlp_norm"] = args.mlp_norm
     if args.mlp_head is not None:
         cfg["mlp_head"] = args.mlp_head
+    if args.finetune_epochs is not None:
+        if args.finetune_epochs < 0:
+            parser.error(f"--finetune-epochs must be >= 0, got {args.finetune_epochs}")
+        cfg["finetune_epochs"] = args.finetune_epochs
     torch.set_num_threads(1)
     start = time.perf_counter()
     results = []

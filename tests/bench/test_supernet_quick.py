@@ -81,3 +81,14 @@ def test_epochs_on_the_command_line_hold_for_every_task(tmp_path) -> None:
     assert data["config"]["task_epochs"] == {}
     (result,) = data["results"]
     assert (result["epochs"], result["sa_epochs"]) == (1, 1)
+
+
+def test_front_points_can_also_be_fine_tuned(tmp_path) -> None:
+    out = tmp_path / "supernet.json"
+    supernet.main(["--quick", "--finetune-epochs", "1", "--json", str(out)])
+    data = json.loads(out.read_text())
+    (result,) = data["results"]
+    assert all(0.0 < f["finetuned_heldout"] <= 1.0 for f in result["front_retrained"])
+    assert "difference after fine-tuning (points)" in data["table"]
+    with pytest.raises(SystemExit):
+        supernet.main(["--quick", "--finetune-epochs", "-1"])
