@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slimtune.nas import CNNSupernet, MLPSupernet, Supernet
+from slimtune.nas import CNNSupernet, MLPSupernet, Supernet, recalibrate_bn_
 from slimtune.testing import Dataset, accuracy, fit, load_digits
 
 
@@ -201,6 +201,21 @@ def standalone_accuracy(
         weight_decay=weight_decay,
         lr_schedule=lr_schedule,
     )
+
+
+def activate_recalibrated(net: Supernet, arch: dict[str, Any], recal: Any) -> None:
+    """Activate ``arch`` in eval mode, its BatchNorm statistics re-estimated on ``recal`` first
+    when given: how a sub-network is scored with inherited weights."""
+    net.set_arch(arch)
+    net.eval()
+    if recal is not None:
+        recalibrate_bn_(net, recal, arch=arch)
+
+
+def inherited_accuracy(net: Supernet, arch: dict[str, Any], data: Dataset, recal: Any) -> float:
+    """Validation accuracy of ``arch`` with inherited weights (see ``activate_recalibrated``)."""
+    activate_recalibrated(net, arch, recal)
+    return val_accuracy(net, data)
 
 
 def val_accuracy(model: nn.Module, data: Dataset) -> float:

@@ -35,9 +35,11 @@ import torch  # noqa: E402
 from scipy.stats import kendalltau  # noqa: E402
 
 from bench._supernet_tasks import (  # noqa: E402
+    activate_recalibrated,
     batches,
     epoch_batches,
     hypervolume_2d,
+    inherited_accuracy,
     make_supernet,
     make_task,
     split_validation,
@@ -51,7 +53,6 @@ from slimtune.nas import (  # noqa: E402
     count_params,
     extract,
     finetune_subnet,
-    recalibrate_bn_,
     train_supernet,
 )
 from slimtune.nas._bn import has_batchnorm  # noqa: E402
@@ -160,16 +161,6 @@ def _standalone(
     ]
 
 
-def _inherited_accuracy(net: Any, arch: dict[str, Any], data: Any, recal: Any) -> float:
-    """Validation accuracy of ``arch`` with inherited weights, BatchNorm recalibrated on
-    ``recal`` first when given."""
-    net.set_arch(arch)
-    net.eval()
-    if recal is not None:
-        recalibrate_bn_(net, recal, arch=arch)
-    return val_accuracy(net, data)
-
-
 def task_config(cfg: dict[str, Any], task_name: str) -> dict[str, Any]:
     """``cfg`` with the supernet and stand-alone epochs of ``task_name`` (its entry in
     ``cfg["task_epochs"]``, when there is one) in place of the default ones."""
@@ -189,10 +180,7 @@ def _finetuned_accuracy(
     """Held-out accuracy of ``arch`` extracted with its inherited weights (BatchNorm
     recalibrated) and fine-tuned on the training images for ``epochs`` at half the training
     learning rate, cosine decay."""
-    net.set_arch(arch)
-    net.eval()
-    if recal is not None:
-        recalibrate_bn_(net, recal, arch=arch)
+    activate_recalibrated(net, arch, recal)
     module = extract(
         net,
         arch,
@@ -239,7 +227,7 @@ def run_one(task_name: str, family: str, cfg: dict[str, Any], log: Any) -> dict[
     for i, arch in enumerate(stratified_archs(net, cfg["k"], seed=1)):
         net.set_arch(arch)
         no_recal = val_accuracy(net.eval(), data)
-        inherited = _inherited_accuracy(net, arch, data, recal)
+        inherited = inherited_accuracy(net, arch, data, recal)
         sub = net.extract(arch)
         sa = _standalone(net, arch, data, cfg, family)
         rows.append(

@@ -28,6 +28,7 @@ its JSON when it holds the digits MLP rows (``--standalone``).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 import time
@@ -45,14 +46,14 @@ from bench._supernet_tasks import (  # noqa: E402
     batches,
     digits_task,
     epoch_batches,
+    inherited_accuracy,
     make_supernet,
     split_validation,
     stratified_archs,
-    val_accuracy,
 )
 from slimtune import create_study  # noqa: E402
 from slimtune.hpo import PBT, MemberStep, PBTConfig, load_training_state  # noqa: E402
-from slimtune.nas import Supernet, recalibrate_bn_  # noqa: E402
+from slimtune.nas import Supernet  # noqa: E402
 from slimtune.pipeline import SupernetTrainer  # noqa: E402
 from slimtune.space import Float, SearchSpace  # noqa: E402
 
@@ -78,18 +79,19 @@ def make_data() -> tuple[Any, list[tuple[Any, Any]]]:
     return epoch_batches(data, seed=0), val
 
 
+@functools.cache
+def _evaluation() -> tuple[Any, list[tuple[Any, Any]]]:
+    """The held-out half of the validation images and the recalibration batches (built once)."""
+    data = digits_task().data
+    _, heldout = split_validation(data, seed=0)
+    return heldout, batches(data, batch_size=128, seed=99)[:8]
+
+
 def _score_supernet(
     net: Supernet, archs: list[dict[str, Any]], standalone: list[float] | None
 ) -> dict[str, float]:
-    data = digits_task().data
-    _, heldout = split_validation(data, seed=0)
-    recal = batches(data, batch_size=128, seed=99)[:8]
-    accs = []
-    for arch in archs:
-        net.set_arch(arch)
-        net.eval()
-        recalibrate_bn_(net, recal, arch=arch)
-        accs.append(val_accuracy(net, heldout))
+    heldout, recal = _evaluation()
+    accs = [inherited_accuracy(net, arch, heldout, recal) for arch in archs]
     tau = float(kendalltau(accs, standalone).statistic) if standalone else float("nan")
     return {"mean_inherited_heldout": float(np.mean(accs)), "tau": tau}
 

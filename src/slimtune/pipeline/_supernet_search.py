@@ -45,6 +45,21 @@ class Budget:
         return {k: float(v) for k, v in pairs if v is not None}
 
 
+def _score_active(
+    supernet: Supernet,
+    evaluate: Callable[..., float],
+    hp: dict[str, Any] | None,
+    batches: list[Any] | None,
+) -> float:
+    """``evaluate`` the active sub-network in eval mode, BatchNorm recalibrated on ``batches``
+    first when given; ``hp`` (training hyperparameters searched alongside) is passed on when
+    not ``None``."""
+    if batches is not None:
+        recalibrate_bn_(supernet, batches)
+    supernet.eval()
+    return float(evaluate(supernet) if hp is None else evaluate(supernet, hp))
+
+
 def search_architectures(
     supernet: Supernet,
     evaluate: Callable[..., float],
@@ -127,10 +142,7 @@ def search_architectures(
             trial.set_user_attr(key, value)
         if limits:
             trial.set_constraints([costs[k] / lim - 1.0 for k, lim in limits.items()])
-        if batches is not None:
-            recalibrate_bn_(supernet, batches)
-        supernet.eval()
-        score = float(evaluate(supernet, hp) if hp_space else evaluate(supernet))
+        score = _score_active(supernet, evaluate, hp if hp_space else None, batches)
         if len(objectives) == 1:
             return score
         return (score, *(costs[o] for o in objectives[1:]))
@@ -198,10 +210,7 @@ def rescore_front(
         hp = {k: v for k, v in trial.params.items() if k not in arch_names}
         arch = supernet.canonical(arch)
         supernet.set_arch(arch)
-        if batches is not None:
-            recalibrate_bn_(supernet, batches)
-        supernet.eval()
-        score = float(evaluate(supernet, hp) if hp else evaluate(supernet))
+        score = _score_active(supernet, evaluate, hp or None, batches)
         if not math.isfinite(score):
             raise ValueError(
                 f"`evaluate` returned {score!r} for trial {trial.number} ({arch}); it must "
