@@ -26,6 +26,10 @@ class JournalBackend(Protocol):
     tell), which lets a writer that saw every earlier record skip reading its own back. ``read``
     returns ``(seq, record)`` pairs with ``seq > after`` in increasing order; no record may ever
     appear with a smaller ``seq`` than one already returned.
+
+    A backend that many hosts share may also offer ``now() -> float``, seconds since the epoch
+    by one clock they all see (a database server's); ``Storage`` then stamps records and judges
+    heartbeats by it instead of the local clock.
     """
 
     def append(self, records: Sequence[dict[str, Any]]) -> list[int] | None: ...

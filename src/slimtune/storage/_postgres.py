@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -34,6 +35,10 @@ def _redact(url: str) -> str:
     return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
 
 
+#: How often (seconds) ``PostgresJournal.now`` re-measures the server clock's offset.
+CLOCK_REFRESH_SECONDS = 60.0
+
+
 class PostgresJournal:
     """The journal in a PostgreSQL database given by a ``postgresql://`` URL."""
 
@@ -48,6 +53,8 @@ class PostgresJournal:
         self.url = url
         self._where = f"PostgreSQL storage {_redact(url)!r}"
         self._lock = threading.Lock()
+        self._offset = 0.0  # server clock minus local clock, seconds
+        self._offset_at: float | None = None  # time.monotonic() of the last measurement
         try:
             self._conn = psycopg.connect(
                 url, connect_timeout=max(1, int(connect_timeout)), autocommit=True
@@ -112,6 +119,35 @@ class PostgresJournal:
             if record is not None:
                 out.append((int(seq), record))
         return out
+
+    def now(self) -> float:
+        """Seconds since the epoch by the server's clock.
+
+        Every host that shares the journal stamps its records and judges heartbeats by this one
+        clock, so skew between the hosts' own clocks cannot fail a live trial or keep a dead one.
+        It is the local clock plus an offset measured against ``clock_timestamp()`` (one small
+        query, repeated at most every ``CLOCK_REFRESH_SECONDS``)."""
+        import psycopg
+
+        with self._lock:
+            if (
+                self._offset_at is None
+                or time.monotonic() - self._offset_at > CLOCK_REFRESH_SECONDS
+            ):
+                try:
+                    before = time.time()
+                    row = self._conn.execute(
+                        "SELECT extract(epoch FROM clock_timestamp())"
+                    ).fetchone()
+                    after = time.time()
+                except psycopg.Error as err:
+                    raise StorageError(
+                        f"{self._where}: reading the server clock failed: {err}"
+                    ) from err
+                assert row is not None
+                self._offset = float(row[0]) - (before + after) / 2
+                self._offset_at = time.monotonic()
+            return time.time() + self._offset
 
     def close(self) -> None:
         with self._lock:

@@ -56,6 +56,14 @@ class Storage:
         self.url = url
         self._state = JournalState()
         self._lock = threading.RLock()
+        # the journal's clock: a backend shared by many hosts (PostgreSQL) gives its server's,
+        # so record times and heartbeat ages do not depend on which host's clock wrote them
+        self._clock = getattr(backend, "now", None) or time.time
+
+    def now(self) -> float:
+        """Seconds since the epoch by the journal's clock (the server's for PostgreSQL, the local
+        clock otherwise): the time every record is stamped with and heartbeats are judged by."""
+        return float(self._clock())
 
     # pickling: a storage travels to worker processes as its URL -------------------------------
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
@@ -78,7 +86,7 @@ class Storage:
             return self._state
 
     def _write(self, record: dict[str, Any]) -> JournalState:
-        record.setdefault("time", time.time())
+        record.setdefault("time", self.now())
         with self._lock:
             seqs = self.backend.append([record])
             if seqs and seqs[0] == self._state.last_seq + 1:
@@ -279,12 +287,13 @@ class Storage:
     def heartbeat(self, trial_ids: Sequence[str]) -> None:
         """Record that ``trial_ids`` are alive (one append, no read back)."""
         if trial_ids:
-            record = {"op": "heartbeat", "trial_ids": list(trial_ids), "time": time.time()}
+            record = {"op": "heartbeat", "trial_ids": list(trial_ids), "time": self.now()}
             self.backend.append([record])
 
     def lost_trials(self, study_id: str, *, now: float | None = None) -> list[FrozenTrial]:
-        """RUNNING trials with a heartbeat policy whose last heartbeat is older than its grace."""
-        now = time.time() if now is None else now
+        """RUNNING trials with a heartbeat policy whose last heartbeat is older than its grace
+        (by the journal's clock, ``now()``)."""
+        now = self.now() if now is None else now
         with self._lock:
             st = self.study_by_id(study_id)
             if not st.watched:
