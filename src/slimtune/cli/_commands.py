@@ -26,6 +26,7 @@ __all__ = [
     "cmd_export",
     "cmd_show",
     "cmd_studies",
+    "load_named_study",
     "open_storage",
 ]
 
@@ -56,7 +57,8 @@ def open_storage(url: str, *, create: bool = False) -> Storage:
     return get_storage(stripped)
 
 
-def _study(args: argparse.Namespace) -> Study:
+def load_named_study(args: argparse.Namespace) -> Study:
+    """The study named by the STUDY argument, in the storage given by ``--storage``."""
     if not args.study.strip():
         raise CommandError("STUDY must be a non-empty name.")
     return load_study(args.study, storage=open_storage(args.storage))
@@ -96,7 +98,7 @@ def cmd_studies(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: Console, err: Console) -> int:
-    study = _study(args)
+    study = load_named_study(args)
     trials = study.trials
     counts = {state: sum(t.state is state for t in trials) for state in TrialState}
     summary = ", ".join(f"{n} {state.value.lower()}" for state, n in counts.items() if n)
@@ -110,7 +112,7 @@ def cmd_show(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_best(args: argparse.Namespace, out: Console, err: Console) -> int:
-    study = _study(args)
+    study = load_named_study(args)
     done = study.get_trials([TrialState.COMPLETE])
     if len(study.directions) == 1:
         best = best_single(done, study.directions[0])
@@ -136,7 +138,7 @@ def _export_format(args: argparse.Namespace) -> str:
 
 
 def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
-    study = _study(args)
+    study = load_named_study(args)
     fmt = _export_format(args)
     text = study.to_json() if fmt == "json" else study.to_csv()
     if args.output is None or args.output == "-":
@@ -155,7 +157,7 @@ def cmd_export(args: argparse.Namespace, out: Console, err: Console) -> int:
 
 
 def cmd_delete(args: argparse.Namespace, out: Console, err: Console) -> int:
-    study = _study(args)
+    study = load_named_study(args)
     n = len(study.trials)
     if not args.yes:
         if not sys.stdin.isatty():

@@ -13,6 +13,7 @@ from slimtune import __version__
 from slimtune.cli import _commands, _render
 from slimtune.cli._commands import CommandError
 from slimtune.cli._demo import DEFAULT_EPOCHS, run_demo  # torch is imported only when it runs
+from slimtune.cli._plot import KINDS, cmd_plot  # matplotlib is imported only when it runs
 from slimtune.cli._worker import SAMPLERS, cmd_worker
 from slimtune.exceptions import SlimtuneError
 from slimtune.storage import DEFAULT_STORAGE
@@ -87,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--output", "-o", metavar="PATH", help="file to write (default: standard output)"
+    )
+    p = add(
+        "plot",
+        cmd_plot,
+        "draw a study to an image file: history, Pareto front or learning curves "
+        "(needs the report extra)",
+        study,
+    )
+    p.add_argument(
+        "--kind", choices=KINDS, default="history", help="what to draw (default: history)"
+    )
+    p.add_argument(
+        "--output", "-o", required=True, metavar="PATH", help="image file: .png, .svg or .pdf"
+    )
+    p.add_argument(
+        "--objectives",
+        type=int,
+        nargs="+",
+        metavar="I",
+        help="objective index(es) to draw: one for history, two for pareto (default: 0, or 0 1)",
     )
     p = add("delete", _commands.cmd_delete, "delete a study and its trials", study)
     p.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")

@@ -1,0 +1,5 @@
+"""Plots render off-screen."""
+
+import matplotlib
+
+matplotlib.use("Agg")
