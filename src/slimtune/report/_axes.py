@@ -6,7 +6,7 @@ from typing import Any
 
 from slimtune.exceptions import MissingExtraError
 
-__all__ = ["new_axes", "objective_label"]
+__all__ = ["integer_x", "new_axes", "objective_label"]
 
 
 def _pyplot() -> Any:
@@ -42,3 +42,10 @@ def new_axes(ax: Any) -> Any:
 
 def objective_label(index: int, direction: str) -> str:
     return f"Objective {index} ({direction})"
+
+
+def integer_x(ax: Any) -> None:
+    """Whole-number ticks on the x axis (trial numbers, steps)."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from slimtune._trial import FrozenTrial, TrialState
-from slimtune.report._axes import new_axes, objective_label
+from slimtune.report._axes import integer_x, new_axes, objective_label
 from slimtune.study import Study
 
 __all__ = ["plot_optimization_history"]
@@ -48,6 +48,7 @@ def plot_optimization_history(
         )
     ax.set_title("Optimization history")
     ax.set_xlabel("Trial")
+    integer_x(ax)
     ax.set_ylabel(target_name)
     if not trials:
         logger.warning("study %r has no COMPLETE trial to plot", study.name)

@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 from slimtune._trial import TrialState
-from slimtune.report._axes import new_axes
+from slimtune.report._axes import integer_x, new_axes
 from slimtune.study import Study
 
 __all__ = ["plot_intermediate_values"]
@@ -30,6 +30,7 @@ def plot_intermediate_values(study: Study, *, ax: Any = None) -> Any:
     ax = new_axes(ax)
     ax.set_title("Intermediate values")
     ax.set_xlabel("Step")
+    integer_x(ax)
     ax.set_ylabel("Intermediate value")
     trials = [t for t in study.trials if t.intermediate_values]
     if not trials:
