@@ -228,3 +228,64 @@ def test_transposed_convolution_with_every_criterion(criterion: str) -> None:
     x = torch.randn(2, 1, 6, 6)
     prune_(model.eval(), StructuredPruneConfig(ratio=0.5, criterion=criterion), example_inputs=x)
     assert model[1].weight.shape == (4, 4, 2, 2) and model(x).shape == (2, 2, 8, 8)
+
+
+def _heads_config(**kw: object) -> StructuredPruneConfig:
+    return StructuredPruneConfig(ratio=0.5, prune_num_heads=True, **kw)  # type: ignore[arg-type]
+
+
+def test_multihead_attention_loses_whole_heads_with_prune_num_heads() -> None:
+    model = _Embed().eval()
+    x = torch.randint(0, 20, (2, 5))
+    fresh = copy.deepcopy(model)
+    original = copy.deepcopy(model.mha)
+    h = model.ln(model.emb(x)).detach()
+    plan = prune_(model, _heads_config(), example_inputs=x)
+    assert (model.mha.num_heads, model.mha.head_dim, model.mha.embed_dim) == (2, 4, 8)
+    assert model.emb.embedding_dim == 8 and model.fc.in_features == 8
+    (entry,) = [e for e in plan.entries if e.name == "mha"]
+    kept = torch.tensor(entry.keep)
+    starts = kept.view(-1, 4)[:, 0]
+    assert torch.equal(kept.view(-1, 4), starts[:, None] + torch.arange(4)) and bool(
+        (starts % 4 == 0).all()
+    )
+    # the kept heads compute exactly what they computed before: the original attention with the
+    # removed channels zeroed on the way in and the removed heads cut from its output projection
+    masked = torch.zeros_like(h)
+    masked[..., kept] = h[..., kept]
+    gone = torch.ones(16, dtype=torch.bool)
+    gone[kept] = False
+    with torch.no_grad():
+        original.out_proj.weight[:, gone] = 0.0
+        reference = original(masked, masked, masked)[0][..., kept]
+        pruned = model.mha(h[..., kept], h[..., kept], h[..., kept])[0]
+    assert torch.allclose(pruned, reference, atol=1e-6)
+    apply_plan_(fresh, plan)  # the plan replays: whole heads again
+    assert fresh.mha.num_heads == 2 and torch.equal(fresh(x), model(x))
+
+
+def test_transformer_encoder_layers_lose_the_same_whole_heads() -> None:
+    model = _ViT().eval()
+    x = torch.randn(2, 1, 16, 16)
+    fresh = copy.deepcopy(model)
+    plan = prune_(model, _heads_config(), example_inputs=x)
+    assert model(x).shape == (2, 10)
+    for layer in model.enc.layers:
+        attn = layer.self_attn
+        assert (attn.num_heads, attn.head_dim, attn.embed_dim) == (2, 8, 16)
+        assert layer.linear1.out_features == 32
+    apply_plan_(fresh, plan)
+    assert torch.equal(fresh(x), model(x))
+
+
+def test_prune_num_heads_keeps_whole_heads_in_global_scope_and_is_validated() -> None:
+    model = _Embed().eval()
+    x = torch.randint(0, 20, (2, 5))
+    prune_(model, _heads_config(scope="global", round_to=3), example_inputs=x)
+    assert model.mha.head_dim == 4 and model.mha.embed_dim == 4 * model.mha.num_heads
+    assert model.mha.num_heads < 4 and model(x).shape == (2, 3)
+    config = _heads_config()
+    assert config.to_dict()["prune_num_heads"] is True
+    assert StructuredPruneConfig(**config.to_dict()) == config
+    with pytest.raises(TypeError, match="`prune_num_heads` must be True or False"):
+        StructuredPruneConfig(prune_num_heads="yes")  # type: ignore[arg-type]

@@ -167,8 +167,16 @@ def _mha(m: nn.Module, role: str, idx: torch.Tensor) -> None:
         setattr(m, "in_proj_bias", _param(m.in_proj_bias, m.in_proj_bias.detach()[rows]))  # noqa: B010
     _linear(m.out_proj, "out", idx)
     _linear(m.out_proj, "in", idx)
+    hd = m.head_dim
+    units = idx.sort().values.view(-1, hd) if len(idx) % hd == 0 else None
+    whole = units is not None and bool(
+        (units[:, 0] % hd == 0).all() and (units - units[:, :1] == torch.arange(hd)).all()
+    )
     m.embed_dim = m.kdim = m.vdim = len(idx)
-    m.head_dim = len(idx) // m.num_heads
+    if whole and len(idx) < e:  # whole heads kept (prune_num_heads): fewer heads, same size
+        m.num_heads = len(idx) // hd
+    else:  # the same share of every head's dimensions
+        m.head_dim = len(idx) // m.num_heads
 
 
 _HANDLERS: list[

@@ -35,7 +35,10 @@ class StructuredPruneConfig:
     rounded). ``ignore`` lists module names whose channels are kept. ``criterion`` names an
     importance (``l1``, ``l2``, ``bn_scale``, ``fpgm``, ``random``); pass a callable to
     ``prune_(criterion=...)`` for anything else. ``prune_heads`` allows removing whole heads of
-    attention blocks. ``max_ratio`` caps the fraction removed from one group in global scope.
+    attention blocks. ``prune_num_heads`` makes ``nn.MultiheadAttention`` lose whole heads
+    instead of the same share of every head's dimensions: its embedding is the model dimension,
+    so the channels of the removed heads leave the model dimension too (every module sharing it
+    keeps the same heads). ``max_ratio`` caps the fraction removed from one group in global scope.
     """
 
     ratio: float = 0.5
@@ -45,6 +48,7 @@ class StructuredPruneConfig:
     ignore: tuple[str, ...] = ()
     criterion: str = "l1"
     prune_heads: bool = True
+    prune_num_heads: bool = False
     max_ratio: float = 0.9
     seed: int | None = 0
 
@@ -75,6 +79,9 @@ class StructuredPruneConfig:
                 f"`criterion` must be a name, got {self.criterion!r}. Pass a callable to "
                 "prune_(..., criterion=...) instead."
             )
+        for name in ("prune_heads", "prune_num_heads"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"`{name}` must be True or False, got {getattr(self, name)!r}.")
         check_seed(self.seed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -87,6 +94,7 @@ class StructuredPruneConfig:
             "ignore": list(self.ignore),
             "criterion": self.criterion,
             "prune_heads": self.prune_heads,
+            "prune_num_heads": self.prune_num_heads,
             "max_ratio": self.max_ratio,
             "seed": self.seed,
         }

@@ -220,7 +220,8 @@ class _Walker(WalkerBase):
 
     def couple_mha(self, name: str, mod: nn.MultiheadAttention, c: Chan) -> None:
         sid = c.segs[0].sid
-        self.src.blocks[sid] = math.lcm(self.src.blocks.get(sid, 1), mod.num_heads)
+        self.src.mha_heads[sid] = math.lcm(self.src.mha_heads.get(sid, 1), mod.num_heads)
+        self.src.mha_units[sid] = math.lcm(self.src.mha_units.get(sid, 1), mod.head_dim)
         self.consume(name, "mha", c)
 
     def encoder(self, name: str, mod: nn.Module, node: fx.Node) -> Chan | None:

@@ -41,6 +41,7 @@ class Group:
     heads: bool = False
     blocks: int = 1
     sids: frozenset[int] = frozenset()
+    units: int = 1  # channels kept or removed together (the heads of nn.MultiheadAttention)
 
     @property
     def names(self) -> list[str]:

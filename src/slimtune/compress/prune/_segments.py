@@ -91,6 +91,10 @@ class Sources:
     blocked: set[int] = field(default_factory=set)
     blocks: dict[int, int] = field(default_factory=dict)
     heads: set[int] = field(default_factory=set)
+    # nn.MultiheadAttention on a source: lcm of its heads (pruned equally per head) and of its
+    # head sizes (whole-head units when heads themselves are pruned)
+    mha_heads: dict[int, int] = field(default_factory=dict)
+    mha_units: dict[int, int] = field(default_factory=dict)
     reasons: dict[int, str] = field(default_factory=dict)
 
     def new(self, size: int, *, blocked: str | None = None) -> int:

@@ -78,8 +78,12 @@ def find_groups(
     *,
     ignore: Sequence[str] = (),
     groups: Sequence[ChannelGroup] | None = None,
+    num_heads: bool = False,
 ) -> list[Group]:
-    """The prunable channel groups of ``model`` (traced, or declared by hand with ``groups``)."""
+    """The prunable channel groups of ``model`` (traced, or declared by hand with ``groups``).
+
+    ``num_heads``: groups that feed ``nn.MultiheadAttention`` are pruned in whole heads (see
+    ``StructuredPruneConfig.prune_num_heads``) instead of equally per head."""
     _check_names(model, list(ignore), "ignore")
     if groups is not None:
         graph = _manual_graph(model, groups)
@@ -88,46 +92,56 @@ def find_groups(
                 graph.sources.block_segs(m.segs, f"{m.name} is ignored")
     else:
         graph = build_graph(model, _as_inputs(example_inputs), ignore=ignore)
-    return groups_of(model, graph)
+    return groups_of(model, graph, num_heads=num_heads)
 
 
-def groups_of(model: nn.Module, graph: DepGraph) -> list[Group]:
-    """The prunable groups of a built dependency graph."""
+def groups_of(model: nn.Module, graph: DepGraph, *, num_heads: bool = False) -> list[Group]:
+    """The prunable groups of a built dependency graph (``num_heads``: see ``find_groups``)."""
     src = graph.sources
     out = []
     for root, members in graph.groups().items():
         sids = frozenset(s for s in range(len(src.size)) if src.find(s) == root)
-        blocks = 1
+        blocks = units = 1
         for s in sids:
             blocks = math.lcm(blocks, src.blocks.get(s, 1))
+            if num_heads:
+                units = math.lcm(units, src.mha_units.get(s, 1))
+            else:
+                blocks = math.lcm(blocks, src.mha_heads.get(s, 1))
         size = src.size[root]
-        if size % blocks:
+        if size % (blocks * units):
             continue
         heads = any(s in src.heads for s in sids)
-        out.append(Group(root, size, members, model, heads, blocks, sids))
+        out.append(Group(root, size, members, model, heads, blocks, sids, units))
     out.sort(key=lambda g: g.names)
     return out
 
 
 def _keep_count(n: int, ratio: float, group: Group, round_to: int | None) -> int:
     """Channels kept: ``floor(n * (1 - ratio))`` (at least ``ratio`` removed, as Torch-Pruning
-    counts), rounded to ``round_to`` and to equal counts per block, never below one."""
+    counts), rounded to ``round_to``, to equal counts per block and to whole units (heads of
+    ``nn.MultiheadAttention``), never below one block of units."""
     keep = math.floor(n * (1.0 - ratio) + 1e-6)
-    if round_to and not group.heads and n > round_to:
+    if round_to and not group.heads and group.units == 1 and n > round_to:
         keep = max(round_to, round(keep / round_to) * round_to)
-    keep = max(keep, group.blocks)
-    keep -= keep % group.blocks
+    step = group.blocks * group.units
+    keep = max(keep, step)
+    keep -= keep % step
     return min(max(keep, 1), n)
 
 
-def _select(scores: torch.Tensor, keep: int, blocks: int) -> list[int]:
+def _select(scores: torch.Tensor, keep: int, blocks: int, units: int = 1) -> list[int]:
+    """The ``keep`` best channels, equally many per block, in whole units (summed scores)."""
     n = len(scores)
-    per, size = keep // blocks, n // blocks
+    per, size = keep // blocks // units, n // blocks // units
+    by_unit = scores.reshape(n // units, units).sum(dim=1)
     out: list[int] = []
     for b in range(blocks):
-        part = scores[b * size : (b + 1) * size]
+        part = by_unit[b * size : (b + 1) * size]
         top = torch.topk(part, per, largest=True, sorted=False).indices
-        out.extend(int(i) + b * size for i in top)
+        for u in top:
+            start = (int(u) + b * size) * units
+            out.extend(range(start, start + units))
     return sorted(out)
 
 
@@ -143,7 +157,13 @@ def plan_pruning(
     if not isinstance(config, StructuredPruneConfig):
         raise TypeError(f"`config` must be a StructuredPruneConfig, got {type(config).__name__}.")
     _check_names(model, list(config.per_layer), "per_layer")
-    found = find_groups(model, example_inputs, ignore=config.ignore, groups=groups)
+    found = find_groups(
+        model,
+        example_inputs,
+        ignore=config.ignore,
+        groups=groups,
+        num_heads=config.prune_num_heads,
+    )
     if not config.prune_heads:
         found = [g for g in found if not g.heads]
     if criterion is None:
@@ -168,7 +188,7 @@ def plan_pruning(
     keep: dict[int, list[int]] = {}
     for g in found:
         if keep_n[g.root] < g.size:
-            keep[g.root] = _select(scores[g.root], keep_n[g.root], g.blocks)
+            keep[g.root] = _select(scores[g.root], keep_n[g.root], g.blocks, g.units)
     entries = entries_for(found, keep)
     return PrunePlan(entries=tuple(entries), meta={"config": config.to_dict()})
 
