@@ -434,7 +434,21 @@ def report(results: list[dict[str, Any]]) -> str:
     if tuned:
         headers.append("difference after fine-tuning (points)")
     out.append(markdown_table(headers, rows))
+    out += ["", _front_summary(results)]
     return "\n".join(out)
+
+
+def _front_summary(results: list[dict[str, Any]]) -> str:
+    """One line: front points within ``FRONT_TOLERANCE`` of retraining, per task and family."""
+    parts = []
+    for r in results:
+        diffs = [
+            100 * (f.get("inherited_heldout", f["inherited"]) - f["standalone"])
+            for f in r["front_retrained"]
+        ]
+        hits = sum(abs(d) <= FRONT_TOLERANCE for d in diffs)
+        parts.append(f"{r['task']} {r['family']} {hits}/{len(diffs)}")
+    return f"Front points within {FRONT_TOLERANCE} points of retraining: " + ", ".join(parts) + "."
 
 
 FRONT_TOLERANCE = 1.5  # points: issue 9's bound on inherited minus retrained accuracy

@@ -28,6 +28,7 @@ def test_supernet_quick_completes_and_writes_json(
     assert "tau after log(params) regressed out" in printed
     assert "lr schedule cosine" in printed
     assert "held-out half" in printed
+    assert "Front points within 1.5 points of retraining: digits mlp " in printed
 
 
 def test_validation_halves_are_disjoint_stratified_and_cover_the_split() -> None:
