@@ -260,7 +260,9 @@ def run_demo(args: argparse.Namespace, out: Console, err: Console) -> int:
     if url != "memory":
         out.print(
             f"{len(mine)} new trial(s) in study {study.name!r}; inspect them with: "
-            f"slimtune show {shlex.quote(study.name)} --storage {shlex.quote(url)}",
+            f"slimtune show {shlex.quote(study.name)} --storage {shlex.quote(url)}, or draw "
+            f"them with: slimtune plot {shlex.quote(study.name)} --storage {shlex.quote(url)} "
+            "--kind intermediate --output demo.png (needs the report extra)",
             soft_wrap=True,
         )
     return 0
