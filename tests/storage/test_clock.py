@@ -61,6 +61,24 @@ def test_postgres_clock_is_the_servers_whatever_the_local_clock(postgres_url, mo
         journal.close()
 
 
+@pytest.mark.postgres
+def test_postgres_clock_offset_is_measured_again_after_the_refresh_interval(
+    postgres_url, monkeypatch
+):
+    from slimtune.storage import _postgres
+
+    real = time.time
+    journal = _postgres.PostgresJournal(postgres_url)
+    try:
+        assert abs(journal.now() - real()) < 5.0
+        monkeypatch.setattr(time, "time", lambda: real() + 600.0)  # the local clock jumps
+        assert journal.now() - real() > 500.0  # within the interval the old offset holds
+        monkeypatch.setattr(_postgres, "CLOCK_REFRESH_SECONDS", 0.0)
+        assert abs(journal.now() - real()) < 5.0  # measured again: the server's time
+    finally:
+        journal.close()
+
+
 _SKEWED_WORKER = """
 import sys, time
 _real = time.time
