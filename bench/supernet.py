@@ -403,18 +403,16 @@ def report(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         for f in r["front_retrained"]:
-            # files written before the held-out half scored everything on the search's images
-            judged = f.get("inherited_heldout", f["inherited"])
             row = [
                 r["task"],
                 r["family"],
                 int(f["params"]),
                 f"{f['inherited']:.4f}",
-                f"{judged:.4f}" if "inherited_heldout" in f else "-",
+                f"{f['inherited_heldout']:.4f}" if "inherited_heldout" in f else "-",
                 f"{f['standalone']:.4f}",
                 _seed_range(f),
                 _seeds_within(f),
-                f"{100 * (judged - f['standalone']):+.2f}",
+                f"{_difference(f):+.2f}",
             ]
             if tuned:
                 ft = f.get("finetuned_heldout")
@@ -438,16 +436,20 @@ def report(results: list[dict[str, Any]]) -> str:
     return "\n".join(out)
 
 
+def _difference(front_point: dict[str, Any]) -> float:
+    """Inherited minus stand-alone accuracy of a front point, in points, on the held-out half
+    (files written before the held-out half: on the search's images)."""
+    judged = front_point.get("inherited_heldout", front_point["inherited"])
+    return 100 * (judged - front_point["standalone"])
+
+
 def _front_summary(results: list[dict[str, Any]]) -> str:
     """One line: front points within ``FRONT_TOLERANCE`` of retraining, per task and family."""
     parts = []
     for r in results:
-        diffs = [
-            100 * (f.get("inherited_heldout", f["inherited"]) - f["standalone"])
-            for f in r["front_retrained"]
-        ]
-        hits = sum(abs(d) <= FRONT_TOLERANCE for d in diffs)
-        parts.append(f"{r['task']} {r['family']} {hits}/{len(diffs)}")
+        front = r["front_retrained"]
+        hits = sum(abs(_difference(f)) <= FRONT_TOLERANCE for f in front)
+        parts.append(f"{r['task']} {r['family']} {hits}/{len(front)}")
     return f"Front points within {FRONT_TOLERANCE} points of retraining: " + ", ".join(parts) + "."
 
 

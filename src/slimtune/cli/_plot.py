@@ -8,9 +8,11 @@ from typing import Any
 
 from rich.console import Console
 
+from slimtune import report
 from slimtune._trial import FrozenTrial
 from slimtune.cli._commands import CommandError, load_named_study
 from slimtune.exceptions import MissingExtraError
+from slimtune.report._axes import matplotlib_module, objective_label
 
 __all__ = ["KINDS", "cmd_plot"]
 
@@ -39,21 +41,14 @@ def _objectives(args: argparse.Namespace, n_obj: int, want: int) -> list[int]:
 
 def cmd_plot(args: argparse.Namespace, out: Console, err: Console) -> int:
     try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only; no window
-        import matplotlib.pyplot as plt
-
-        from slimtune import report
-    except ImportError as e:
-        raise CommandError(
-            "slimtune plot needs matplotlib. Install it with: pip install 'slimtune[report]'",
-            code=1,
-        ) from e
+        matplotlib_module().use("Agg")  # files only; no window
+        plt = matplotlib_module("matplotlib.pyplot")
+    except MissingExtraError as e:
+        raise CommandError(str(e), code=1) from e
     path = Path(args.output)
     study = load_named_study(args)
     n_obj = len(study.directions)
-    names = [f"Objective {i} ({d})" for i, d in enumerate(study.directions)]
+    names = [objective_label(i, d) for i, d in enumerate(study.directions)]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     if path.suffix.lower().lstrip(".") not in fig.canvas.get_supported_filetypes():
         plt.close(fig)
@@ -89,8 +84,6 @@ def cmd_plot(args: argparse.Namespace, out: Console, err: Console) -> int:
             fig.savefig(path)
         except OSError as e:
             raise CommandError(f"cannot write {str(path)!r}: {e.strerror or e}.") from e
-    except MissingExtraError as e:
-        raise CommandError(str(e), code=1) from e
     finally:
         plt.close(fig)
     err.print(f"Wrote the {args.kind} plot of {study.name!r} to {path}", highlight=False)

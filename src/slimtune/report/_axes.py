@@ -2,37 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from slimtune.exceptions import MissingExtraError
 
-__all__ = ["integer_x", "new_axes", "objective_label"]
+__all__ = ["integer_x", "matplotlib_module", "new_axes", "objective_label"]
 
 
-def _pyplot() -> Any:
+def matplotlib_module(name: str = "matplotlib") -> Any:
+    """The matplotlib module ``name``, imported now; ``MissingExtraError`` naming the report
+    extra when matplotlib is not installed."""
     try:
-        import matplotlib.pyplot as plt
+        return importlib.import_module(name)
     except ImportError as err:
         raise MissingExtraError(
             "slimtune.report needs matplotlib, which is not installed. "
             "Install it with: pip install 'slimtune[report]'"
         ) from err
-    return plt
 
 
 def new_axes(ax: Any) -> Any:
     """``ax`` itself when given (checked to be matplotlib axes), else a new figure's axes."""
     if ax is None:
-        _, ax = _pyplot().subplots()
+        _, ax = matplotlib_module("matplotlib.pyplot").subplots()
         return ax
-    try:
-        from matplotlib.axes import Axes
-    except ImportError as err:  # an object passed as `ax` without matplotlib installed
-        raise MissingExtraError(
-            "slimtune.report needs matplotlib, which is not installed. "
-            "Install it with: pip install 'slimtune[report]'"
-        ) from err
-    if not isinstance(ax, Axes):
+    if not isinstance(ax, matplotlib_module("matplotlib.axes").Axes):
         raise TypeError(
             f"`ax` must be matplotlib Axes or None, got {type(ax).__name__}; pass "
             "plt.subplots()[1] or leave it out for a new figure."
@@ -46,6 +41,4 @@ def objective_label(index: int, direction: str) -> str:
 
 def integer_x(ax: Any) -> None:
     """Whole-number ticks on the x axis (trial numbers, steps)."""
-    from matplotlib.ticker import MaxNLocator
-
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_locator(matplotlib_module("matplotlib.ticker").MaxNLocator(integer=True))
